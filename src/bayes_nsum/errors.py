@@ -1,0 +1,30 @@
+"""Error types. Every user-facing problem raises a subclass of :class:`BayesNsumError`.
+
+The command line turns these into one line on stderr and exit status 2, so each message must
+name the file, key, column or rows at fault.
+"""
+
+
+class BayesNsumError(Exception):
+    """Base class of every error caused by bad input (spec, data, priors, options)."""
+
+
+class SpecError(BayesNsumError):
+    """An analysis spec (TOML) is missing a key, has an unknown key or a bad value."""
+
+
+class DataError(BayesNsumError):
+    """Survey, known-size or area-table data are missing, malformed or inconsistent."""
+
+
+class PriorError(BayesNsumError):
+    """A prior override is malformed or names no parameter of the model."""
+
+
+def format_rows(rows, limit: int = 5) -> str:
+    """Format a list of row labels for an error message: ``'3, 7, 12 (and 4 more)'``."""
+    rows = list(rows)
+    shown = ", ".join(str(r) for r in rows[:limit])
+    if len(rows) > limit:
+        shown += f" (and {len(rows) - limit} more)"
+    return shown
