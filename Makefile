@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   -- create the environment and run the example analysis
+#   make test   -- create the environment and run the tests (fast tier, then slow tier)
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.pytensor
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.pytensor/numba
+export MPLBACKEND ?= Agg
+
+.PHONY: setup demo test test-fast test-slow lint docs benchmarks clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@PY=$$(scripts/find_python.sh) || exit 1; \
+	echo "using $$PY ($$($$PY --version))"; \
+	[ -x $(BIN)/python ] || $$PY -m venv $(VENV); \
+	$(BIN)/python -m pip install -q --upgrade pip && \
+	$(BIN)/python -m pip install -q -e ".[test,docs]" && touch $@
+
+demo: setup
+	$(BIN)/bayes-nsum demo --out results/demo
+
+test: setup
+	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m slow -q
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow -q
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+docs: setup
+	$(BIN)/mkdocs build --strict
+
+benchmarks: setup
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytensor results site

@@ -1,0 +1,457 @@
+"""The ARD container: validated aggregated relational data with named dims.
+
+:func:`load_survey` reads the files a spec names, checks them and returns an :class:`ARD` (before
+pre-processing). Every check raises :class:`~bayes_nsum.errors.DataError` with one line naming
+the file, the column and the rows at fault.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .errors import DataError, SpecError, format_rows
+from .io import frame_hash, read_table
+from .spec import Spec
+
+
+@dataclass(frozen=True)
+class ARD:
+    """Aggregated relational data ("how many X do you know") ready for estimation.
+
+    Attributes
+    ----------
+    counts : DataFrame
+        Index ``respondent`` (str ids); one float column per group (known groups then hidden);
+        NaN marks a missing answer (only where pre-processing left it for the model).
+    known, hidden : tuple of str
+        Group names. Known groups have sizes; hidden groups are estimated.
+    known_sizes : Series
+        National size of each known group (the sum over areas when an area table is given).
+    total_population : float
+        Size N of the frame population.
+    weights, strata, cluster, area : Series or None
+        Respondent-level design variables, indexed like ``counts``.
+    area_table : DataFrame or None
+        Index ``area``; column ``population``, one column per known group's size in the area and
+        any denominator columns. Areas without respondents may appear (they are predicted).
+    denominators : dict
+        Hidden group -> a number (national denominator) or an area-table column name. Groups not
+        listed use the frame population.
+    covariates : DataFrame or None
+        Respondent covariates.
+    source : str
+        Where the survey came from (for messages and provenance).
+    """
+
+    counts: pd.DataFrame
+    known: tuple[str, ...]
+    hidden: tuple[str, ...]
+    known_sizes: pd.Series
+    total_population: float
+    weights: pd.Series | None = None
+    strata: pd.Series | None = None
+    cluster: pd.Series | None = None
+    area: pd.Series | None = None
+    area_table: pd.DataFrame | None = None
+    denominators: dict = field(default_factory=dict)
+    covariates: pd.DataFrame | None = None
+    source: str = "survey"
+
+    # -- basic facts --------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.counts)
+
+    @property
+    def groups(self) -> list[str]:
+        return list(self.known) + list(self.hidden)
+
+    @property
+    def has_areas(self) -> bool:
+        return self.area is not None and self.area_table is not None
+
+    @property
+    def areas(self) -> list[str]:
+        """All areas of the area table (including those without respondents)."""
+        return [] if self.area_table is None else [str(a) for a in self.area_table.index]
+
+    def data_hash(self) -> str:
+        """Content hash of the counts and design columns (provenance)."""
+        parts = [self.counts]
+        for s in (self.weights, self.strata, self.cluster, self.area):
+            if s is not None:
+                parts.append(s.to_frame())
+        if self.area_table is not None:
+            parts.append(self.area_table)
+        return frame_hash(pd.concat([p.reset_index(drop=True) for p in parts], axis=1))
+
+    def denominator(self, group: str, area: str | None = None) -> float:
+        """Population that a hidden group's prevalence is relative to (national or one area)."""
+        den = self.denominators.get(group)
+        if area is None:
+            if den is None:
+                return float(self.total_population)
+            if isinstance(den, str):
+                return float(self.area_table[den].sum())
+            return float(den)
+        if den is None:
+            return float(self.area_table.loc[area, "population"])
+        if isinstance(den, str):
+            return float(self.area_table.loc[area, den])
+        raise DataError(
+            f"denominator of '{group}' is one national number ({den}); per-area prevalences "
+            "need an area_table column name"
+        )
+
+    def with_counts(self, counts: pd.DataFrame) -> ARD:
+        """A copy restricted to the respondents (rows) of ``counts``."""
+        idx = counts.index
+
+        def sub(s):
+            return None if s is None else s.loc[idx]
+
+        return replace(
+            self,
+            counts=counts,
+            weights=sub(self.weights),
+            strata=sub(self.strata),
+            cluster=sub(self.cluster),
+            area=sub(self.area),
+            covariates=sub(self.covariates),
+        )
+
+    def with_groups(self, known: list[str] | None = None, hidden: list[str] | None = None) -> ARD:
+        """A copy using other known / hidden groups (e.g. a known group held out as hidden)."""
+        known = list(self.known) if known is None else list(known)
+        hidden = list(self.hidden) if hidden is None else list(hidden)
+        cols = known + hidden
+        missing = [c for c in cols if c not in self.counts.columns]
+        if missing:
+            raise DataError(f"groups not in the survey: {', '.join(missing)}")
+        sizes = self.known_sizes.reindex(known)
+        return replace(
+            self, counts=self.counts[cols], known=tuple(known), hidden=tuple(hidden),
+            known_sizes=sizes,
+        )
+
+    def summary(self) -> pd.DataFrame:
+        """Per-group data summary: mean answer, share of zeros, 90th percentile, missing."""
+        rows = []
+        for g in self.groups:
+            col = self.counts[g]
+            rows.append(
+                {
+                    "group": g,
+                    "type": "known" if g in self.known else "hidden",
+                    "size": float(self.known_sizes[g]) if g in self.known else np.nan,
+                    "mean": float(col.mean()),
+                    "share_zero": float((col == 0).mean()),
+                    "p90": float(col.quantile(0.9)),
+                    "max": float(col.max()),
+                    "missing": int(col.isna().sum()),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def to_xarray(self) -> xr.Dataset:
+        """The data as an xarray Dataset with dims ``respondent``, ``group`` (and ``area``)."""
+        ds = xr.Dataset(
+            {
+                "y": (("respondent", "group"), self.counts[self.groups].to_numpy(float)),
+                "is_known": ("group", np.array([g in self.known for g in self.groups])),
+                "known_size": (
+                    "group",
+                    np.array([self.known_sizes.get(g, np.nan) for g in self.groups], float),
+                ),
+            },
+            coords={"respondent": self.counts.index.astype(str), "group": self.groups},
+            attrs={"total_population": float(self.total_population), "source": self.source},
+        )
+        if self.weights is not None:
+            ds["weight"] = ("respondent", self.weights.to_numpy(float))
+        if self.area is not None:
+            ds["area_of"] = ("respondent", self.area.astype(str).to_numpy())
+        if self.area_table is not None:
+            ds = ds.assign_coords(area=self.areas)
+            ds["population"] = ("area", self.area_table["population"].to_numpy(float))
+        return ds
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _column(df: pd.DataFrame, col: str, where: str, key: str) -> pd.Series:
+    if col not in df.columns:
+        raise DataError(
+            f"{where}: column '{col}' (from [data] {key}) not found; columns are "
+            f"{', '.join(map(str, df.columns[:12]))}{' ...' if len(df.columns) > 12 else ''}"
+        )
+    return df[col]
+
+
+def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataFrame:
+    out = {}
+    for g in groups:
+        if g not in df.columns:
+            raise DataError(f"{where}: no column for group '{g}'")
+        raw = df[g]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad = raw.index[num.isna() & raw.notna()]
+        if len(bad):
+            raise DataError(
+                f"{where}: column '{g}' has non-numeric answers in rows {format_rows(bad)}"
+                f" (e.g. {raw.loc[bad[0]]!r})"
+            )
+        num = num.astype(float)
+        nonint = num.index[num.notna() & (np.abs(num - np.round(num)) > 1e-9)]
+        if len(nonint):
+            raise DataError(
+                f"{where}: column '{g}' has non-integer counts in rows {format_rows(nonint)}"
+                f" (e.g. {num.loc[nonint[0]]})"
+            )
+        neg = num.index[num < 0]
+        if len(neg):
+            raise DataError(
+                f"{where}: column '{g}' has negative counts in rows {format_rows(neg)}"
+            )
+        out[g] = num
+    return pd.DataFrame(out, index=df.index)
+
+
+def _read_known_sizes(spec: Spec, data: dict) -> pd.Series:
+    path = spec.resolve(data["known_sizes"])
+    ks = read_table(path, "known_sizes")
+    gcol = data.get("known_sizes_group_column", ks.columns[0])
+    scol = data.get("known_sizes_size_column", "size")
+    for c in (gcol, scol):
+        if c not in ks.columns:
+            raise DataError(f"known_sizes file {path}: column '{c}' not found")
+    sizes = pd.to_numeric(ks[scol], errors="coerce")
+    if sizes.isna().any():
+        rows = ks.index[sizes.isna()] + 2
+        raise DataError(f"known_sizes file {path}: non-numeric size in lines {format_rows(rows)}")
+    s = pd.Series(sizes.to_numpy(float), index=ks[gcol].astype(str), name="size")
+    dup = s.index[s.index.duplicated()]
+    if len(dup):
+        raise DataError(f"known_sizes file {path}: group listed twice: {format_rows(dup)}")
+    return s
+
+
+def _read_area_table(spec: Spec, data: dict) -> pd.DataFrame:
+    path = spec.resolve(data["area_table"])
+    at = read_table(path, "area_table")
+    for c in ("area", "population"):
+        if c not in at.columns:
+            raise DataError(f"area_table file {path}: column '{c}' not found")
+    at = at.copy()
+    at["area"] = at["area"].astype(str)
+    dup = at["area"][at["area"].duplicated()]
+    if len(dup):
+        raise DataError(f"area_table file {path}: area listed twice: {format_rows(dup)}")
+    at = at.set_index("area")
+    pop = pd.to_numeric(at["population"], errors="coerce")
+    bad = at.index[~(pop > 0)]
+    if len(bad):
+        raise DataError(f"area_table file {path}: population must be > 0 in areas {format_rows(bad)}")
+    at["population"] = pop.astype(float)
+    return at
+
+
+def load_survey(spec: Spec) -> ARD:
+    """Read and validate the survey and known sizes named by a spec.
+
+    Returns the :class:`ARD` before pre-processing (missing answers still NaN, nothing top-coded).
+    """
+    data = spec.section("data")
+    groups = spec.section("groups")
+    survey_path = spec.resolve(data["survey"])
+    df = read_table(survey_path, "survey")
+    where = f"survey {survey_path.name}"
+    if len(df) == 0:
+        raise DataError(f"{where}: the survey has no rows")
+
+    # respondent ids
+    id_col = data.get("id", "id" if "id" in df.columns else None)
+    if id_col is not None:
+        ids = _column(df, id_col, where, "id").astype(str)
+        dup = ids[ids.duplicated(keep=False)]
+        if len(dup):
+            raise DataError(
+                f"{where}: duplicate respondent ids in column '{id_col}': "
+                f"{format_rows(sorted(set(dup)))} (rows {format_rows((dup.index + 2).tolist())})"
+            )
+    else:
+        ids = pd.Series([str(i + 1) for i in range(len(df))], index=df.index)
+    df = df.copy()
+    # row labels for messages: the CSV line number is index + 2; we use the respondent id.
+    df.index = pd.Index(ids.to_numpy(), name="respondent")
+
+    # sizes
+    area_table = _read_area_table(spec, data) if "area_table" in data else None
+    if "known_sizes" in data:
+        known_sizes = _read_known_sizes(spec, data)
+    else:
+        known_sizes = pd.Series(dtype=float)
+    hidden = list(groups["hidden"])
+    known = groups.get("known")
+    if known is None:
+        if len(known_sizes):
+            known = list(known_sizes.index)
+        else:
+            reserved = {"population"} | {
+                v for v in groups.get("denominators", {}).values() if isinstance(v, str)
+            }
+            known = [c for c in area_table.columns if c not in reserved]
+    both = sorted(set(known) & set(hidden))
+    if both:
+        raise DataError(f"group(s) listed as both known and hidden: {', '.join(both)}")
+    if area_table is not None:
+        missing = [k for k in known if k not in area_table.columns and k not in known_sizes.index]
+        if missing:
+            raise DataError(
+                f"area_table: no size column for known group(s) {', '.join(missing)}"
+            )
+        area_sizes = {}
+        for k in known:
+            if k in area_table.columns:
+                col = pd.to_numeric(area_table[k], errors="coerce")
+                bad = area_table.index[~(col >= 0)]
+                if len(bad):
+                    raise DataError(
+                        f"area_table: column '{k}' needs sizes >= 0; bad in areas {format_rows(bad)}"
+                    )
+                over = area_table.index[col > area_table["population"]]
+                if len(over):
+                    raise DataError(
+                        f"area_table: column '{k}' is larger than the population in areas "
+                        f"{format_rows(over)}"
+                    )
+                area_table[k] = col.astype(float)
+                area_sizes[k] = float(col.sum())
+        if area_sizes:
+            known_sizes = pd.concat(
+                [known_sizes.drop(list(area_sizes), errors="ignore"), pd.Series(area_sizes)]
+            )
+    missing = [k for k in known if k not in known_sizes.index]
+    if missing:
+        raise DataError(
+            f"known group(s) without a size: {', '.join(missing)} (not in known_sizes/area_table)"
+        )
+    known_sizes = known_sizes.loc[known].astype(float)
+
+    total = data.get("total_population")
+    if total is None:
+        if area_table is None:
+            raise SpecError(f"{spec.where}: [data] total_population is required without area_table")
+        total = float(area_table["population"].sum())
+    total = float(total)
+    bad = known_sizes.index[(known_sizes <= 0) | (known_sizes > total)]
+    if len(bad):
+        raise DataError(
+            f"known size must be > 0 and <= total population {total:g}: "
+            + ", ".join(f"{g}={known_sizes[g]:g}" for g in bad[:5])
+        )
+
+    counts = _numeric_counts(df, known + hidden, where)
+
+    def design(key: str) -> pd.Series | None:
+        col = data.get(key)
+        return None if col is None else _column(df, col, where, key)
+
+    weights = design("weight")
+    if weights is not None:
+        w = pd.to_numeric(weights, errors="coerce")
+        bad = w.index[~(w > 0)]
+        if len(bad):
+            raise DataError(
+                f"{where}: weight column '{data['weight']}' is missing or <= 0 for respondents "
+                f"{format_rows(bad)}"
+            )
+        weights = w.astype(float).rename("weight")
+    strata = design("strata")
+    cluster = design("cluster")
+    for name, s in (("strata", strata), ("cluster", cluster)):
+        if s is not None and s.isna().any():
+            raise DataError(
+                f"{where}: {name} column '{data[name]}' is missing for respondents "
+                f"{format_rows(s.index[s.isna()])}"
+            )
+    area = design("area")
+    if area is not None:
+        if area.isna().any():
+            raise DataError(
+                f"{where}: area column '{data['area']}' is missing for respondents "
+                f"{format_rows(area.index[area.isna()])}"
+            )
+        area = area.astype(str).rename("area")
+        if area_table is not None:
+            unknown = sorted(set(area) - set(area_table.index))
+            if unknown:
+                raise DataError(
+                    f"{where}: area(s) {format_rows(unknown)} in column '{data['area']}' are "
+                    f"missing from the area table"
+                )
+    elif area_table is not None:
+        raise SpecError(f"{spec.where}: [data] area_table needs an area column ([data] area)")
+
+    denominators = dict(groups.get("denominators", {}))
+    for g, den in denominators.items():
+        if g not in hidden:
+            raise SpecError(
+                f"{spec.where}: [groups.denominators] '{g}' is not a hidden group "
+                f"({', '.join(hidden)})"
+            )
+        if isinstance(den, str):
+            if area_table is None or den not in area_table.columns:
+                raise DataError(
+                    f"[groups.denominators] {g} = '{den}': no such column in the area table"
+                )
+            col = pd.to_numeric(area_table[den], errors="coerce")
+            bad = area_table.index[~(col > 0)]
+            if len(bad):
+                raise DataError(
+                    f"area_table: denominator column '{den}' must be > 0; bad in areas "
+                    f"{format_rows(bad)}"
+                )
+            area_table[den] = col.astype(float)
+        elif not isinstance(den, (int, float)) or den <= 0 or den > total:
+            raise DataError(
+                f"[groups.denominators] {g} = {den!r}: must be a number in (0, {total:g}] or an "
+                "area-table column name"
+            )
+
+    covariates = None
+    if data.get("covariates"):
+        covariates = pd.DataFrame(
+            {c: _column(df, c, where, "covariates") for c in data["covariates"]}
+        )
+
+    return ARD(
+        counts=counts,
+        known=tuple(known),
+        hidden=tuple(hidden),
+        known_sizes=known_sizes,
+        total_population=total,
+        weights=weights,
+        strata=strata,
+        cluster=cluster,
+        area=area,
+        area_table=area_table,
+        denominators=denominators,
+        covariates=covariates,
+        source=str(survey_path),
+    )
+
+
+def example_dir() -> Path:
+    """Folder of the bundled example survey (Rwanda design, MIT licence)."""
+    from importlib.resources import files
+
+    return Path(str(files("bayes_nsum") / "data" / "rwanda"))

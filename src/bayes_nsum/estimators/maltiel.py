@@ -1,0 +1,246 @@
+r"""The Maltiel, Raftery, McCormick & Baraff (2015) family: degree, barrier, transmission, combined.
+
+One class, :class:`MaltielModel`, assembles the shared components; the four named models are
+the four combinations of its two switches:
+
+============  =========  ============
+model         barrier    transmission
+============  =========  ============
+degree        no         no
+barrier       yes        no
+transmission  no         yes
+combined      yes        yes
+============  =========  ============
+
+Model (respondent i, group k, N the frame population, :math:`m_k = N_k/N` for known groups):
+
+.. math::
+    \log d_i &\sim \mathrm{Normal}(\mu, \sigma)
+        \quad\text{(or a gamma degree with the same mean and variance)} \\
+    v_H &= \tau_H\,\delta_H\,N_H/N \quad\text{(visible prevalence of hidden group H)},
+        \qquad v_k = m_k \text{ for known groups} \\
+    r_k &= v_k \exp\{\gamma(\log v_k - c)\}
+        \quad\text{(recall calibration, optional; } \gamma = 0 \text{ otherwise)} \\
+    y_{ik} \mid d_i &\sim \mathrm{Poisson}(d_i r_k) \quad\text{(no barrier)} \\
+    y_{ik} \mid d_i &\sim \mathrm{NegBin}(d_i r_k,\ \alpha_k),
+        \quad \alpha_k = p_k(1/\rho_k - 1) \quad\text{(barrier)}
+
+Approximations, stated: the paper's binomial :math:`\mathrm{Bin}(d_i, q)` is replaced by the
+Poisson with mean :math:`d_i q` (the shares q are below a few percent, where the two agree to
+within q), so the degree can be continuous; the barrier term's Beta(mean :math:`p_k`, dispersion
+:math:`\rho_k`) share is replaced by the Gamma of the same mean and shape
+:math:`\alpha_k = p_k(1/\rho_k - 1)` (the Beta's alpha; for small :math:`p_k` the two have the
+same mean and nearly the same variance), which integrates out exactly into the negative binomial.
+Without barrier effects the degree is integrated out exactly too
+(:func:`~bayes_nsum.estimators.components.poisson_collapsed_loglik`), so the posterior has only
+a handful of parameters whatever the number of respondents.
+
+Priors (Maltiel et al. 2015): :math:`\mu \sim U(3, 8)`, :math:`\sigma \sim U(1/4, 2)`,
+:math:`p(N_H) \propto 1/N_H` (flat on :math:`\log v_H` over :math:`(-\log N, 0)`),
+:math:`\rho_k \sim U(0, 1)`. The transmission rate :math:`\tau_H` and the degree ratio
+:math:`\delta_H` are not identified by the data: their posteriors equal their priors, and the
+size :math:`N_H = N v_H/(\tau_H \delta_H)` inherits them. The default
+:math:`\tau_H \sim \mathrm{Beta}(\text{mean } 0.6, \text{concentration } 10)` is a placeholder
+that every real analysis should replace; :math:`\delta_H` is fixed at 1 unless given a prior.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from ..errors import BayesNsumError
+from ..priors import Prior, PriorConfig, create_group_param
+from .base import NSUMModel
+from .components import (
+    latent_log_degree_logp,
+    negbin_latent_loglik,
+    poisson_collapsed_loglik,
+    recall_log_rate,
+)
+
+
+class MaltielModel(NSUMModel):
+    """Random-degree NSUM with optional barrier effects and transmission bias.
+
+    Parameters
+    ----------
+    data : ARD
+        Validated, pre-processed survey data.
+    priors : dict, optional
+        Overrides ``{parameter: Prior | number | {group: Prior | number}}``.
+    prior_set : str, optional
+        Name of a prior set (merged below ``priors``).
+    degree : {"lognormal", "gamma"}
+        Degree distribution.
+    recall_calibration : bool
+        Fit the recall-error slope :math:`\\gamma` on the known groups and apply it to hidden
+        groups.
+    barrier, transmission : bool
+        Model switches (set by the named subclasses).
+    """
+
+    name: ClassVar[str] = "maltiel"
+    options_allowed: ClassVar[dict[str, Any]] = {
+        "degree": "lognormal",
+        "recall_calibration": False,
+        "barrier": False,
+        "transmission": False,
+    }
+
+    def _check_data(self) -> None:
+        super()._check_data()
+        if self.options["degree"] not in ("lognormal", "gamma"):
+            raise BayesNsumError(
+                f"[model] degree must be 'lognormal' or 'gamma', not '{self.options['degree']}'"
+            )
+
+    # -- priors ---------------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[str] | None]:
+        hidden = list(self.data.hidden)
+        groups: dict[str, list[str] | None] = {
+            "mu": None,
+            "sigma": None,
+            "log_visible": hidden,
+            "delta": hidden,
+        }
+        if self.options["transmission"]:
+            groups["tau"] = hidden
+        if self.options["barrier"]:
+            groups["rho"] = self.data.groups
+        if self.options["recall_calibration"]:
+            groups["gamma"] = None
+        return groups
+
+    def default_priors(self) -> PriorConfig:
+        n = self.data.total_population
+        priors: PriorConfig = {
+            "mu": Prior("Uniform", {"lower": 3.0, "upper": 8.0}),
+            "sigma": Prior("Uniform", {"lower": 0.25, "upper": 2.0}),
+            "log_visible": Prior("Uniform", {"lower": -float(np.log(n)), "upper": 0.0}),
+            "delta": Prior.fixed(1.0),
+        }
+        if self.options["transmission"]:
+            priors["tau"] = Prior.beta_mean(0.6, 10.0)
+        if self.options["barrier"]:
+            priors["rho"] = Prior("Uniform", {"lower": 0.0, "upper": 1.0})
+        if self.options["recall_calibration"]:
+            priors["gamma"] = Prior("Normal", {"mu": 0.0, "sigma": 0.5})
+        return priors
+
+    # -- model ----------------------------------------------------------------------------
+    def _build(self) -> pm.Model:
+        d = self.data
+        kind = self.options["degree"]
+        log_known = np.log(d.known_sizes.loc[list(d.known)].to_numpy(float) / d.total_population)
+        center = float(np.mean(log_known))
+        with pm.Model(coords=self.coords) as model:
+            mu = self.priors["mu"].create("mu")
+            sigma = self.priors["sigma"].create("sigma")
+            log_visible = create_group_param("log_visible", self.priors["log_visible"], "hidden")
+            log_v = pt.concatenate([pt.as_tensor(log_known), log_visible])
+            if self.options["recall_calibration"]:
+                gamma = self.priors["gamma"].create("gamma")
+                log_rate = recall_log_rate(log_v, gamma, center)
+            else:
+                log_rate = log_v
+            pm.Deterministic("log_rate", log_rate, dims="group")
+            # Sizes depend on tau and delta only after sampling (see _derive); they are still
+            # created here so that their priors are part of the model and its prior draws.
+            if self.options["transmission"]:
+                create_group_param("tau", self.priors["tau"], "hidden")
+            create_group_param("delta", self.priors["delta"], "hidden")
+            if self.options["barrier"]:
+                rho = create_group_param("rho", self.priors["rho"], "group")
+                # true share p_k of each group: known m_k; hidden N_H / N = v_H / (tau delta)
+                log_p = self._log_true_share(log_known, log_visible)
+                shape = pm.Deterministic(
+                    "barrier_shape", pt.exp(log_p) * (1 / rho - 1), dims="group"
+                )
+                if kind == "lognormal":
+                    x = pm.Normal("log_degree", mu, sigma, dims="respondent")
+                else:
+                    x = pm.Flat("log_degree", dims="respondent")
+                    pm.Potential("degree_prior", pt.sum(latent_log_degree_logp(x, mu, sigma, kind)))
+                pm.Potential("loglik", negbin_latent_loglik(self.stats, x, log_rate, shape))
+            else:
+                pm.Potential("loglik", poisson_collapsed_loglik(self.stats, log_rate, mu, sigma, kind))
+        return model
+
+    def _log_true_share(self, log_known, log_visible):
+        """log p_k: known groups m_k; hidden groups v_H / (tau_H delta_H) (symbolic)."""
+        model = pm.modelcontext(None)
+        adj = pt.zeros(len(self.data.hidden))
+        if self.options["transmission"]:
+            adj = adj + pt.log(self._named(model, "tau"))
+        adj = adj + pt.log(self._named(model, "delta"))
+        return pt.concatenate([pt.as_tensor(log_known), log_visible - adj])
+
+    def _named(self, model, name):
+        if name in model.named_vars:
+            return model[name]
+        # all-fixed per-group parameter: a constant vector
+        return pt.as_tensor(
+            np.array([self.priors[name][h].params["value"] for h in self.data.hidden])
+        )
+
+    # -- derived --------------------------------------------------------------------------
+    def _group_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
+        """Draws of a per-hidden-group parameter, constants broadcast when fixed."""
+        if name in post:
+            return post[name]
+        hidden = list(self.data.hidden)
+        vals = []
+        for h in hidden:
+            key = f"{name}_{h}"
+            if key in post:
+                vals.append(post[key])
+            else:
+                vals.append(xr.full_like(post["mu"], self.priors[name][h].params["value"]))
+        return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
+
+    def _derive(self, post: xr.Dataset) -> xr.Dataset:
+        log_prev = self._group_draws(post, "log_visible") - np.log(self._group_draws(post, "delta"))
+        if self.options["transmission"]:
+            tau = self._group_draws(post, "tau")
+            post["tau"] = tau
+            log_prev = log_prev - np.log(tau)
+        post["delta"] = self._group_draws(post, "delta")
+        post["log_visible"] = self._group_draws(post, "log_visible")
+        if "log_degree" in post:
+            post["degree"] = np.exp(post["log_degree"])
+        return self._hidden_outputs(post, log_prev)
+
+
+class DegreeModel(MaltielModel):
+    """Random degree model (Maltiel et al. 2015, section 3.1): Poisson counts, degree integrated
+    out exactly."""
+
+    name = "degree"
+    options_allowed = {**MaltielModel.options_allowed, "barrier": False, "transmission": False}
+
+
+class BarrierModel(MaltielModel):
+    """Barrier-effects model (Maltiel et al. 2015): group shares vary across respondents
+    (Gamma-Poisson, i.e. negative binomial, with dispersion rho_k)."""
+
+    name = "barrier"
+    options_allowed = {**MaltielModel.options_allowed, "barrier": True, "transmission": False}
+
+
+class TransmissionModel(MaltielModel):
+    """Transmission-bias model (Maltiel et al. 2015): hidden groups are seen at rate tau_H."""
+
+    name = "transmission"
+    options_allowed = {**MaltielModel.options_allowed, "barrier": False, "transmission": True}
+
+
+class CombinedModel(MaltielModel):
+    """Barrier effects and transmission bias together (Maltiel et al. 2015, combined model)."""
+
+    name = "combined"
+    options_allowed = {**MaltielModel.options_allowed, "barrier": True, "transmission": True}

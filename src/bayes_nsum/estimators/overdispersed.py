@@ -1,0 +1,104 @@
+r"""The overdispersed model of Zheng, Salganik & Gelman (2006).
+
+.. math::
+    y_{ik} &\sim \mathrm{NegBin}\big(\text{mean } e^{a_i + b_k},\ \text{variance }
+        \omega_k e^{a_i+b_k}\big) \\
+    a_i &\sim \mathrm{Normal}(0, \sigma_\alpha), \qquad
+    b_k \sim \mathrm{Normal}(\mu_\beta, \sigma_\beta), \qquad 1/\omega_k \sim U(0, 1)
+
+The respondent effects a_i are centred at 0 (Zheng et al. fix the location of a and b only after
+sampling; fixing the mean of a removes the one direction the data cannot see and lets NUTS mix).
+After sampling the known groups fix the scale: with
+:math:`C = \log\sum_{k\,known} N_k/N - \log\sum_{k\,known} e^{b_k}`, the visible prevalence of a
+hidden group is :math:`e^{b_H + C}` and respondent degrees are :math:`e^{a_i - C}`. Sizes then
+divide by the transmission rate and degree ratio, whose posteriors equal their priors.
+:math:`\omega_k` measures how unevenly group k is spread across networks (1 = Poisson).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from ..priors import Prior, PriorConfig, create_group_param
+from .base import NSUMModel
+from .components import negbin_overdispersed_loglik
+
+
+class OverdispersedModel(NSUMModel):
+    """Zheng et al. (2006) overdispersed NSUM with post-hoc scaling by the known groups."""
+
+    name: ClassVar[str] = "overdispersed"
+    options_allowed: ClassVar[dict[str, Any]] = {}
+
+    def param_groups(self) -> dict[str, list[str] | None]:
+        hidden = list(self.data.hidden)
+        return {
+            "sigma_alpha": None,
+            "mu_beta": None,
+            "sigma_beta": None,
+            "inv_omega": self.data.groups,
+            "tau": hidden,
+            "delta": hidden,
+        }
+
+    def default_priors(self) -> PriorConfig:
+        return {
+            "sigma_alpha": Prior("HalfNormal", {"sigma": 2.0}),
+            "mu_beta": Prior("Normal", {"mu": 0.0, "sigma": 5.0}),
+            "sigma_beta": Prior("HalfNormal", {"sigma": 5.0}),
+            "inv_omega": Prior("Uniform", {"lower": 0.0, "upper": 1.0}),
+            "tau": Prior.fixed(1.0),
+            "delta": Prior.fixed(1.0),
+        }
+
+    def _build(self) -> pm.Model:
+        with pm.Model(coords=self.coords) as model:
+            sigma_alpha = self.priors["sigma_alpha"].create("sigma_alpha")
+            mu_beta = self.priors["mu_beta"].create("mu_beta")
+            sigma_beta = self.priors["sigma_beta"].create("sigma_beta")
+            z_a = pm.Normal("z_alpha", 0.0, 1.0, dims="respondent")
+            alpha = pm.Deterministic("alpha", sigma_alpha * z_a, dims="respondent")
+            z_b = pm.Normal("z_beta", 0.0, 1.0, dims="group")
+            beta = pm.Deterministic("beta", mu_beta + sigma_beta * z_b, dims="group")
+            inv_omega = create_group_param("inv_omega", self.priors["inv_omega"], "group")
+            omega = pm.Deterministic("omega", 1 / inv_omega, dims="group")
+            create_group_param("tau", self.priors["tau"], "hidden")
+            create_group_param("delta", self.priors["delta"], "hidden")
+            log_mean = alpha[:, None] + beta[None, :]
+            pm.Potential("loglik", negbin_overdispersed_loglik(self.stats, log_mean, omega))
+        return model
+
+    def _fixed_or_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
+        if name in post:
+            return post[name]
+        hidden = list(self.data.hidden)
+        vals = []
+        for h in hidden:
+            key = f"{name}_{h}"
+            vals.append(post[key] if key in post else
+                        xr.full_like(post["mu_beta"], self.priors[name][h].params["value"]))
+        return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
+
+    def _derive(self, post: xr.Dataset) -> xr.Dataset:
+        d = self.data
+        known, hidden = list(d.known), list(d.hidden)
+        m_known = d.known_sizes.loc[known].to_numpy(float) / d.total_population
+        beta = post["beta"] if "beta" in post else post["mu_beta"] + post["sigma_beta"] * post[
+            "z_beta"]
+        if "group" not in beta.dims:
+            return post
+        beta = beta.assign_coords(group=d.groups)
+        scale = np.log(m_known.sum()) - np.log(np.exp(beta.sel(group=known)).sum("group"))
+        post["scale_c"] = scale
+        tau = self._fixed_or_draws(post, "tau")
+        delta = self._fixed_or_draws(post, "delta")
+        post["tau"], post["delta"] = tau, delta
+        log_vis = (beta.sel(group=hidden) + scale).rename(group="hidden")
+        post["log_visible"] = log_vis
+        if "alpha" in post:
+            post["degree"] = np.exp(post["alpha"] - scale)
+        return self._hidden_outputs(post, log_vis - np.log(tau) - np.log(delta))

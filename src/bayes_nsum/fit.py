@@ -1,0 +1,157 @@
+"""Sampler backends behind one function, and model fitting.
+
+Backends:
+
+* ``nutpie`` (default): the model is compiled with nutpie's numba backend and sampled in Rust.
+* ``pymc``: PyMC's own NUTS (C backend; slow to compile the first time, cached afterwards).
+* ``numpyro``: JAX/NumPyro NUTS through ``pm.sample(nuts_sampler="numpyro")``; needs the
+  optional ``jax`` extra (``pip install bayes_nsum[jax]``).
+
+Every backend is seeded; the same model, data, settings and seed give identical draws.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .errors import BayesNsumError
+from .spec import BACKENDS, SAMPLER_DEFAULTS
+
+
+def sampler_settings(**overrides: Any) -> dict[str, Any]:
+    """Defaults updated by the non-None overrides, checked."""
+    unknown = [k for k in overrides if k not in SAMPLER_DEFAULTS]
+    if unknown:
+        raise BayesNsumError(
+            f"unknown sampler setting(s) {', '.join(unknown)}; use {', '.join(SAMPLER_DEFAULTS)}"
+        )
+    out = {**SAMPLER_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
+    if out["backend"] not in BACKENDS:
+        raise BayesNsumError(f"unknown backend '{out['backend']}'; use {', '.join(BACKENDS)}")
+    for key in ("draws", "tune", "chains", "cores"):
+        if int(out[key]) < 1:
+            raise BayesNsumError(f"sampler setting {key} must be >= 1")
+    return out
+
+
+def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = None):
+    """Sample a PyMC model with the chosen backend; returns an ArviZ DataTree.
+
+    ``timings`` (if given) receives ``compile_s`` (nutpie only) and ``sample_s``.
+    """
+    backend = settings["backend"]
+    seed = int(settings["seed"])
+    timings = {} if timings is None else timings
+    if backend == "nutpie":
+        import nutpie
+
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(model)
+        timings["compile_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        tree = nutpie.sample(
+            compiled,
+            draws=int(settings["draws"]),
+            tune=int(settings["tune"]),
+            chains=int(settings["chains"]),
+            cores=int(settings["cores"]),
+            seed=seed,
+            progress_bar=bool(settings["progress"]),
+            save_warmup=False,
+            target_accept=float(settings["target_accept"]),
+        )
+        timings["sample_s"] = time.perf_counter() - t0
+        return tree
+    import pymc as pm
+
+    kwargs: dict[str, Any] = {
+        "draws": int(settings["draws"]),
+        "tune": int(settings["tune"]),
+        "chains": int(settings["chains"]),
+        "random_seed": seed,
+        "target_accept": float(settings["target_accept"]),
+        "progressbar": bool(settings["progress"]),
+        "compute_convergence_checks": False,
+        "model": model,
+    }
+    if backend == "pymc":
+        kwargs["cores"] = int(settings["cores"])
+        return pm.sample(**kwargs)
+    try:
+        import jax  # noqa: F401
+        import numpyro  # noqa: F401
+    except ImportError:
+        raise BayesNsumError(
+            "backend 'numpyro' needs JAX and NumPyro: pip install 'bayes_nsum[jax]'"
+        ) from None
+    kwargs["nuts_sampler"] = "numpyro"
+    kwargs["chain_method"] = "sequential" if int(settings["cores"]) < 2 else "parallel"
+    try:
+        return pm.sample(**kwargs)
+    except Exception as exc:  # noqa: BLE001 - report the backend failure in one line
+        raise BayesNsumError(f"numpyro backend failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _posterior_dataset(tree) -> xr.Dataset:
+    return tree["posterior"].to_dataset()
+
+
+def fit_model(model, **overrides: Any):
+    """Fit an :class:`~bayes_nsum.estimators.base.NSUMModel`; see :meth:`NSUMModel.fit`."""
+    import pymc as pm
+    import xarray as xr
+
+    from . import __version__
+    from .result import NSUMResult
+
+    settings = sampler_settings(**overrides)
+    t0 = time.perf_counter()
+    pm_model = model.model
+    t_build = time.perf_counter() - t0
+    timings: dict[str, float] = {}
+    t1 = time.perf_counter()
+    tree = sample(pm_model, settings, timings)
+    timings.setdefault("sample_s", time.perf_counter() - t1)
+    t_sample = timings["sample_s"]
+    post = _posterior_dataset(tree)
+    derived = model.derive(post)
+    # Prior draws of the free parameters (the likelihood is a Potential, so nothing else).
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*Potentials.*")
+        prior = pm.sample_prior_predictive(
+            draws=min(500, int(settings["draws"]) * int(settings["chains"])),
+            model=pm_model,
+            random_seed=int(settings["seed"]) + 1,
+            compile_kwargs={"mode": "FAST_COMPILE"},
+        )
+    prior_ds = prior["prior"].to_dataset() if "prior" in prior.children else xr.Dataset()
+    prior_ds = model.derive(prior_ds) if len(prior_ds.data_vars) else prior_ds
+    children = {
+        "posterior": xr.DataTree(derived),
+        "sample_stats": tree["sample_stats"],
+        "prior": xr.DataTree(prior_ds),
+        "observed_data": xr.DataTree(model.observed_dataset()),
+    }
+    out = xr.DataTree.from_dict({k: (v.to_dataset() if isinstance(v, xr.DataTree) else v)
+                                 for k, v in children.items()})
+    out.attrs.update(
+        {
+            "bayes_nsum_version": __version__,
+            "model": model.name,
+            "sampler": {**settings},
+            "sampling_seconds": t_sample,
+            "build_seconds": t_build,
+            "data_hash": model.data.data_hash(),
+        }
+    )
+    timings.update({"build_s": t_build, "total_s": time.perf_counter() - t0})
+    out.attrs["timings"] = dict(timings)
+    return NSUMResult(tree=out, model=model, settings=settings, timings=timings)
+
+
+__all__ = ["sample", "fit_model", "sampler_settings", "np"]

@@ -1,0 +1,402 @@
+"""Priors as data.
+
+A :class:`Prior` is a small, immutable description of a distribution (family + parameters) that
+can be written in a spec, stored in a result's attrs and turned into a PyMC variable. Model
+priors are a ``model_config``-style dict ``{parameter name: Prior or {group: Prior}}`` merged in
+the order user > prior set > model default; the caller's objects are never mutated, and a name
+that matches no parameter (or a group that is not one of the parameter's groups) is an error.
+
+Spec syntax::
+
+    [priors]
+    mu = {dist = "Uniform", lower = 3, upper = 8}
+    [priors.tau]
+    victims = {dist = "Beta", mean = 0.6, concentration = 20}
+    offenders = {dist = "Beta", lower = 0.3, upper = 0.8}   # a 90% range
+    clients = 0.6                                          # fixed at 0.6
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import PriorError
+
+#: distribution -> (accepted parameter sets, support description)
+FAMILIES: dict[str, list[tuple[str, ...]]] = {
+    "Beta": [("alpha", "beta"), ("mean", "concentration"), ("lower", "upper"),
+             ("lower", "upper", "prob")],
+    "Uniform": [("lower", "upper")],
+    "Normal": [("mu", "sigma")],
+    "HalfNormal": [("sigma",)],
+    "LogNormal": [("mu", "sigma")],
+    "Gamma": [("alpha", "beta"), ("mu", "sigma")],
+    "Exponential": [("lam",)],
+    "HalfCauchy": [("beta",)],
+    "Fixed": [("value",)],
+}
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution as data.
+
+    Parameters
+    ----------
+    dist : str
+        Family: ``Beta``, ``Uniform``, ``Normal``, ``HalfNormal``, ``LogNormal``, ``Gamma``,
+        ``Exponential``, ``HalfCauchy`` or ``Fixed`` (a constant).
+    params : dict
+        Parameters as written by the user. ``Beta`` also accepts ``mean`` and ``concentration``
+        (alpha = mean * concentration) or a central ``lower``/``upper`` range holding ``prob``
+        (default 0.9) of the mass; these are converted to alpha and beta by :meth:`canonical`.
+    """
+
+    dist: str
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.dist not in FAMILIES:
+            raise PriorError(
+                f"unknown prior distribution '{self.dist}' (use {', '.join(FAMILIES)})"
+            )
+        keys = tuple(sorted(self.params))
+        if not any(keys == tuple(sorted(s)) for s in FAMILIES[self.dist]):
+            forms = " or ".join("(" + ", ".join(s) + ")" for s in FAMILIES[self.dist])
+            raise PriorError(
+                f"{self.dist} prior takes parameters {forms}; got ({', '.join(keys)})"
+            )
+        for k, v in self.params.items():
+            if not isinstance(v, (int, float)) or not np.isfinite(v):
+                raise PriorError(f"{self.dist} prior: parameter {k}={v!r} must be a finite number")
+        self.canonical()  # validates values
+
+    # -- constructors ---------------------------------------------------------------------
+    @classmethod
+    def fixed(cls, value: float) -> Prior:
+        return cls("Fixed", {"value": float(value)})
+
+    @classmethod
+    def beta_mean(cls, mean: float, concentration: float) -> Prior:
+        """Beta prior by its mean and concentration alpha + beta."""
+        return cls("Beta", {"mean": float(mean), "concentration": float(concentration)})
+
+    @classmethod
+    def beta_range(cls, lower: float, upper: float, prob: float = 0.9) -> Prior:
+        """Beta prior whose central ``prob`` interval is (lower, upper)."""
+        return cls("Beta", {"lower": float(lower), "upper": float(upper), "prob": float(prob)})
+
+    @classmethod
+    def from_spec(cls, value: Any, where: str = "prior") -> Prior:
+        """Build from a spec value: a number (fixed) or a table with ``dist``."""
+        if isinstance(value, Prior):
+            return value
+        if isinstance(value, bool):
+            raise PriorError(f"{where}: a prior must be a number or a table with 'dist'")
+        if isinstance(value, (int, float)):
+            return cls.fixed(value)
+        if isinstance(value, dict) and "dist" in value:
+            params = {k: v for k, v in value.items() if k != "dist"}
+            try:
+                return cls(str(value["dist"]), params)
+            except PriorError as exc:
+                raise PriorError(f"{where}: {exc}") from None
+        raise PriorError(f"{where}: a prior must be a number or a table with 'dist', got {value!r}")
+
+    # -- conversion -----------------------------------------------------------------------
+    @property
+    def is_fixed(self) -> bool:
+        return self.dist == "Fixed"
+
+    def canonical(self) -> dict[str, float]:
+        """Parameters in the form PyMC takes (Beta as alpha/beta, Gamma as alpha/beta)."""
+        p = dict(self.params)
+        d = self.dist
+        if d == "Beta":
+            if "mean" in p:
+                m, c = p["mean"], p["concentration"]
+                if not (0 < m < 1) or c <= 0:
+                    raise PriorError("Beta prior needs 0 < mean < 1 and concentration > 0")
+                return {"alpha": m * c, "beta": (1 - m) * c}
+            if "lower" in p:
+                return _beta_from_range(p["lower"], p["upper"], p.get("prob", 0.9))
+            if p["alpha"] <= 0 or p["beta"] <= 0:
+                raise PriorError("Beta prior needs alpha > 0 and beta > 0")
+            return p
+        if d == "Uniform" and not p["lower"] < p["upper"]:
+            raise PriorError("Uniform prior needs lower < upper")
+        if d in ("Normal", "LogNormal", "HalfNormal") and p["sigma"] <= 0:
+            raise PriorError(f"{d} prior needs sigma > 0")
+        if d == "Gamma":
+            if "mu" in p:
+                if p["mu"] <= 0 or p["sigma"] <= 0:
+                    raise PriorError("Gamma prior needs mu > 0 and sigma > 0")
+                return {"alpha": (p["mu"] / p["sigma"]) ** 2, "beta": p["mu"] / p["sigma"] ** 2}
+            if p["alpha"] <= 0 or p["beta"] <= 0:
+                raise PriorError("Gamma prior needs alpha > 0 and beta > 0")
+        if d == "Exponential" and p["lam"] <= 0:
+            raise PriorError("Exponential prior needs lam > 0")
+        if d == "HalfCauchy" and p["beta"] <= 0:
+            raise PriorError("HalfCauchy prior needs beta > 0")
+        return p
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dist": self.dist, **self.params}
+
+    def describe(self) -> str:
+        if self.is_fixed:
+            return f"fixed at {self.params['value']:g}"
+        inner = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
+        return f"{self.dist}({inner})"
+
+    def mean(self) -> float:
+        """Prior mean (used for starting values and fixed parameters)."""
+        p = self.canonical()
+        d = self.dist
+        if d == "Fixed":
+            return p["value"]
+        if d == "Beta":
+            return p["alpha"] / (p["alpha"] + p["beta"])
+        if d == "Uniform":
+            return (p["lower"] + p["upper"]) / 2
+        if d == "Normal":
+            return p["mu"]
+        if d == "HalfNormal":
+            return p["sigma"] * np.sqrt(2 / np.pi)
+        if d == "LogNormal":
+            return float(np.exp(p["mu"] + p["sigma"] ** 2 / 2))
+        if d == "Gamma":
+            return p["alpha"] / p["beta"]
+        if d == "Exponential":
+            return 1 / p["lam"]
+        return p["beta"]  # HalfCauchy: no mean; scale as a typical value
+
+    def sample(self, rng: np.random.Generator, size=None) -> np.ndarray:
+        """Draw from the prior with numpy (simulation-based calibration, prior checks)."""
+        p = self.canonical()
+        d = self.dist
+        if d == "Fixed":
+            return np.full(size if size is not None else (), p["value"], dtype=float)
+        if d == "Beta":
+            return rng.beta(p["alpha"], p["beta"], size)
+        if d == "Uniform":
+            return rng.uniform(p["lower"], p["upper"], size)
+        if d == "Normal":
+            return rng.normal(p["mu"], p["sigma"], size)
+        if d == "HalfNormal":
+            return np.abs(rng.normal(0, p["sigma"], size))
+        if d == "LogNormal":
+            return rng.lognormal(p["mu"], p["sigma"], size)
+        if d == "Gamma":
+            return rng.gamma(p["alpha"], 1 / p["beta"], size)
+        if d == "Exponential":
+            return rng.exponential(1 / p["lam"], size)
+        return np.abs(p["beta"] * rng.standard_cauchy(size))
+
+    def create(self, name: str, dims: str | None = None, **kwargs):
+        """Create the PyMC random variable (or a constant for ``Fixed``)."""
+        import pymc as pm
+        import pytensor.tensor as pt
+
+        p = self.canonical()
+        if self.is_fixed:
+            return pt.constant(p["value"], dtype="float64")
+        dist = getattr(pm, self.dist)
+        return dist(name, **p, dims=dims, **kwargs)
+
+
+def _beta_from_range(lower: float, upper: float, prob: float) -> dict[str, float]:
+    """Beta(alpha, beta) whose central ``prob`` interval is (lower, upper)."""
+    from scipy import optimize, stats
+
+    if not (0 < lower < upper < 1) or not (0 < prob < 1):
+        raise PriorError(
+            f"Beta range prior needs 0 < lower < upper < 1 and 0 < prob < 1; "
+            f"got lower={lower}, upper={upper}, prob={prob}"
+        )
+    tail = (1 - prob) / 2
+
+    def loss(log_ab):
+        a, b = np.exp(log_ab)
+        return [
+            stats.beta.ppf(tail, a, b) - lower,
+            stats.beta.ppf(1 - tail, a, b) - upper,
+        ]
+
+    mid = (lower + upper) / 2
+    sd = (upper - lower) / (2 * stats.norm.ppf(1 - tail))
+    conc = max(mid * (1 - mid) / sd**2 - 1, 0.5)
+    sol = optimize.root(loss, np.log([mid * conc, (1 - mid) * conc]), method="hybr")
+    a, b = np.exp(sol.x)
+    if not sol.success or np.max(np.abs(loss(sol.x))) > 1e-4:
+        raise PriorError(f"no Beta distribution has {prob:.0%} of its mass in ({lower}, {upper})")
+    return {"alpha": float(a), "beta": float(b)}
+
+
+# ---------------------------------------------------------------------------------------------
+# prior configs: {param: Prior | {group: Prior}}
+# ---------------------------------------------------------------------------------------------
+
+PriorConfig = dict[str, Any]
+
+
+def parse_priors(raw: dict[str, Any] | None, where: str = "[priors]") -> PriorConfig:
+    """Turn a spec's ``[priors]`` table (or a Python dict) into Prior objects (a new dict)."""
+    out: PriorConfig = {}
+    for name, value in (raw or {}).items():
+        if isinstance(value, Prior) or isinstance(value, (int, float)) or (
+            isinstance(value, dict) and "dist" in value
+        ):
+            out[name] = Prior.from_spec(value, f"{where} {name}")
+        elif isinstance(value, dict):
+            out[name] = {
+                g: Prior.from_spec(v, f"{where} {name}.{g}") for g, v in value.items()
+            }
+        else:
+            raise PriorError(f"{where} {name}: expected a prior or a table of per-group priors")
+    return out
+
+
+def merge_priors(
+    defaults: PriorConfig,
+    groups_of: dict[str, list[str] | None],
+    *layers: PriorConfig | None,
+    model_name: str = "model",
+) -> PriorConfig:
+    """Merge prior layers over the defaults (later layers win) without mutating any input.
+
+    Parameters
+    ----------
+    defaults : the model's default priors; its keys are the model's parameters.
+    groups_of : parameter -> the groups it is indexed by (None for a scalar parameter).
+    layers : override layers, lowest precedence first (e.g. prior set, then user).
+
+    Raises
+    ------
+    PriorError
+        If an override names no parameter of the model, gives per-group priors to a scalar
+        parameter, or names a group that the parameter is not indexed by.
+    """
+    import difflib
+
+    merged: PriorConfig = {}
+    for name, value in defaults.items():
+        groups = groups_of.get(name)
+        if groups is None:
+            merged[name] = value
+        else:
+            base = value if isinstance(value, dict) else dict.fromkeys(groups, value)
+            merged[name] = {g: base[g] for g in groups}
+    for layer in layers:
+        for name, value in (layer or {}).items():
+            if name not in defaults:
+                close = difflib.get_close_matches(name, list(defaults), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise PriorError(
+                    f"prior '{name}' matches no parameter of the {model_name} model{hint}; "
+                    f"its parameters are: {', '.join(sorted(defaults))}"
+                )
+            groups = groups_of.get(name)
+            if isinstance(value, dict):
+                if groups is None:
+                    raise PriorError(
+                        f"prior '{name}' is one parameter of the {model_name} model, not one per "
+                        f"group; give a single prior"
+                    )
+                unknown = [g for g in value if g not in groups]
+                if unknown:
+                    raise PriorError(
+                        f"prior '{name}': group(s) {', '.join(unknown)} are not among its groups "
+                        f"({', '.join(groups)})"
+                    )
+                merged[name] = {**merged[name], **value}
+            elif groups is None:
+                merged[name] = value
+            else:
+                merged[name] = dict.fromkeys(groups, value)
+    return copy.deepcopy(merged)
+
+
+def describe_priors(config: PriorConfig) -> dict[str, Any]:
+    """A JSON-able view of a prior config (for attrs, reports and provenance)."""
+    out: dict[str, Any] = {}
+    for name, value in config.items():
+        if isinstance(value, dict):
+            out[name] = {g: p.to_dict() for g, p in value.items()}
+        else:
+            out[name] = value.to_dict()
+    return out
+
+
+def create_group_param(name: str, priors: dict[str, Prior], dim: str):
+    """Create one per-group parameter with possibly different priors per group.
+
+    If every group shares a family (and none is fixed) this is one vector variable with the
+    given dim; otherwise each free group gets a scalar ``{name}_{group}`` variable and the vector
+    is a ``Deterministic`` named ``name`` (fixed groups enter as constants).
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    groups = list(priors)
+    fams = {p.dist for p in priors.values()}
+    if len(fams) == 1 and not next(iter(fams)) == "Fixed":
+        canon = [priors[g].canonical() for g in groups]
+        keys = canon[0].keys()
+        if all(c.keys() == keys for c in canon):
+            dist = getattr(pm, next(iter(fams)))
+            return dist(name, **{k: np.array([c[k] for c in canon]) for k in keys}, dims=dim)
+    if all(p.is_fixed for p in priors.values()):
+        return pt.constant(np.array([priors[g].params["value"] for g in groups]), dtype="float64")
+    parts = [priors[g].create(f"{name}_{g}") for g in groups]
+    return pm.Deterministic(name, pt.stack(parts), dims=dim)
+
+
+# ---------------------------------------------------------------------------------------------
+# named prior sets
+# ---------------------------------------------------------------------------------------------
+
+
+def prior_set_dirs(extra: list[Path] | None = None) -> list[Path]:
+    dirs = list(extra or [])
+    dirs.append(Path(str(files("bayes_nsum") / "data" / "priors")))
+    return dirs
+
+
+def available_prior_sets(extra: list[Path] | None = None) -> list[str]:
+    names = set()
+    for d in prior_set_dirs(extra):
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.toml"))
+    return sorted(names)
+
+
+def load_prior_set(name_or_path: str | Path, search: list[Path] | None = None) -> PriorConfig:
+    """Load a named prior set (a TOML file of ``[priors]``-style tables).
+
+    ``name_or_path`` is a path to a ``.toml`` file or a name looked up in ``search`` folders
+    (e.g. the project's ``models/priors/``) and then in the sets bundled with the package.
+    """
+    path = Path(name_or_path)
+    if path.suffix != ".toml" or not path.is_file():
+        for d in prior_set_dirs(search):
+            cand = d / f"{name_or_path}.toml"
+            if cand.is_file():
+                path = cand
+                break
+        else:
+            raise PriorError(
+                f"prior set '{name_or_path}' not found (available: "
+                f"{', '.join(available_prior_sets(search)) or 'none'})"
+            )
+    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    body = raw.get("priors", raw)
+    body = {k: v for k, v in body.items() if k != "description"}
+    return parse_priors(body, where=f"prior set {path.name}:")
