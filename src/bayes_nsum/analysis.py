@@ -102,19 +102,34 @@ def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame
     opts = _classical_options(spec)
     seed = int(spec.sampler["seed"] if seed is None else seed)
     common = dict(
-        weights=ard.weights, method=opts["method"], degree_ratio=opts["degree_ratio"],
-        transmission=opts["transmission"], strata=ard.strata, cluster=ard.cluster,
-        n_boot=opts["n_boot"], interval_prob=spec.interval_prob, seed=seed,
+        weights=ard.weights,
+        method=opts["method"],
+        degree_ratio=opts["degree_ratio"],
+        transmission=opts["transmission"],
+        strata=ard.strata,
+        cluster=ard.cluster,
+        n_boot=opts["n_boot"],
+        interval_prob=spec.interval_prob,
+        seed=seed,
     )
     if ard.has_areas:
         return classical.per_area_estimates(
-            ard.counts, ard.area, ard.area_table, list(ard.hidden),
-            denominators=ard.denominators or None, known_groups=list(ard.known), **common,
+            ard.counts,
+            ard.area,
+            ard.area_table,
+            list(ard.hidden),
+            denominators=ard.denominators or None,
+            known_groups=list(ard.known),
+            **common,
         )
     dens = {g: v for g, v in ard.denominators.items() if not isinstance(v, str)}
     return classical.estimate_table(
-        ard.counts[ard.groups], ard.known_sizes, ard.total_population, list(ard.hidden),
-        denominators=dens or None, **common,
+        ard.counts[ard.groups],
+        ard.known_sizes,
+        ard.total_population,
+        list(ard.hidden),
+        denominators=dens or None,
+        **common,
     )
 
 
@@ -135,14 +150,19 @@ def run_validate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, dic
     ard = prep.ard
     opts = _classical_options(prep.spec)
     table = classical.internal_consistency(
-        ard.counts[list(ard.known)], ard.known_sizes, ard.total_population,
-        weights=ard.weights, method=opts["method"],
+        ard.counts[list(ard.known)],
+        ard.known_sizes,
+        ard.total_population,
+        weights=ard.weights,
+        method=opts["method"],
     )
     summary = classical.summarize_internal_consistency(table)
     outdir = prep.spec.output_dir(out)
     write_csv(table, outdir / "internal_consistency.csv")
-    write_json({"summary": summary, **provenance(prep, None, command="validate")},
-               outdir / "internal_consistency.json")
+    write_json(
+        {"summary": summary, **provenance(prep, None, command="validate")},
+        outdir / "internal_consistency.json",
+    )
     return table, summary, outdir
 
 
@@ -178,9 +198,11 @@ def build_model(prep: Prepared, priors: dict | None = None, prior_set: str | Non
     msec = spec.section("model")
     name = msec.get("name", "killworth")
     cls = model_class(name)
-    options = {k: v for k, v in msec.items()
-               if k not in ("name", "prior_set", "method", "n_boot", "degree_ratio",
-                            "transmission")}
+    options = {
+        k: v
+        for k, v in msec.items()
+        if k not in ("name", "prior_set", "method", "n_boot", "degree_ratio", "transmission")
+    }
     user_priors = spec.section("priors")
     if priors:
         user_priors = {**user_priors, **priors}
@@ -210,13 +232,13 @@ def run_fit(
     model = build_model(prep, prior_set=prior_set)
     settings = {**prep.spec.sampler, **{k: v for k, v in (sampler or {}).items() if v is not None}}
     result = model.fit(**settings)
-    prov = provenance(prep, result.settings, command="fit", model=model.config(),
-                      timings=result.timings)
+    prov = provenance(
+        prep, result.settings, command="fit", model=model.config(), timings=result.timings
+    )
     result.provenance = {"provenance": prov}
     result.tree.attrs["provenance"] = prov
     outdir = prep.spec.output_dir(out)
-    result.save(outdir, prep.spec.interval_prob, prep.spec.interval_kind,
-                prep.spec.diagnostics)
+    result.save(outdir, prep.spec.interval_prob, prep.spec.interval_kind, prep.spec.diagnostics)
     diag = result.diagnostics(prep.spec.diagnostics)
     write_json(prov, outdir / "provenance.json")
     prep.log.write(outdir)

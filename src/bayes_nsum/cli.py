@@ -20,8 +20,9 @@ EXIT_UNCONVERGED = 3
 def _print_table(df, columns=None) -> None:
     import pandas as pd
 
-    with pd.option_context("display.width", 120, "display.max_rows", 200,
-                           "display.float_format", "{:,.4g}".format):
+    with pd.option_context(
+        "display.width", 120, "display.max_rows", 200, "display.float_format", "{:,.4g}".format
+    ):
         print((df[columns] if columns else df).to_string(index=False))
 
 
@@ -47,16 +48,27 @@ def cmd_validate(args) -> int:
 def cmd_fit(args) -> int:
     from .analysis import run_fit
 
-    sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains,
-               "seed": args.seed, "backend": args.backend}
+    sampler = {
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+        "backend": args.backend,
+    }
     if args.quiet:
         sampler["progress"] = False
-    result, diag, outdir = run_fit(args.spec, args.out, sampler, prior_set=args.prior_set,
-                                   report=False if args.no_report else None)
+    result, diag, outdir = run_fit(
+        args.spec,
+        args.out,
+        sampler,
+        prior_set=args.prior_set,
+        report=False if args.no_report else None,
+    )
     s = result.summary()
-    _print_table(s[s.quantity.isin(["size", "prevalence", "one_in_x"])],
-                 ["area", "group", "quantity", "estimate", "lower", "upper", "r_hat",
-                  "ess_bulk"])
+    _print_table(
+        s[s.quantity.isin(["size", "prevalence", "one_in_x"])],
+        ["area", "group", "quantity", "estimate", "lower", "upper", "r_hat", "ess_bulk"],
+    )
     print(f"wrote {outdir}")
     if not diag["passed"]:
         failed = [c["check"] for c in diag["checks"] if not c["passed"]]
@@ -74,11 +86,13 @@ def cmd_simulate(args) -> int:
     if args.design == "ard":
         sim = simulate.simulate_ard(n_respondents=args.n, seed=args.seed)
     elif args.design == "pooled":
-        sim = simulate.simulate_pooled(n_areas=args.areas, respondents_per_area=args.per_area,
-                                       seed=args.seed)
+        sim = simulate.simulate_pooled(
+            n_areas=args.areas, respondents_per_area=args.per_area, seed=args.seed
+        )
     elif args.design == "scale_of_harm":
-        sim = simulate.simulate_scale_of_harm(n_areas=args.areas,
-                                              respondents_per_area=args.per_area, seed=args.seed)
+        sim = simulate.simulate_scale_of_harm(
+            n_areas=args.areas, respondents_per_area=args.per_area, seed=args.seed
+        )
     else:
         sim = simulate.simulate_preset(args.design, n_respondents=args.n, seed=args.seed)
     paths = sim.write(args.out, model=args.model)
@@ -100,15 +114,52 @@ def cmd_demo(args) -> int:
         return 0
     print("\n== Bayesian degree model (nutpie) on the same survey ==")
     fast = os.environ.get("BAYES_NSUM_FAST") == "1"
-    sampler = {"draws": 200 if fast else 1000, "tune": 200 if fast else 1000,
-               "chains": 2 if fast else 4, "progress": not args.quiet}
-    result, diag, outdir = run_fit(spec.with_value("model.name", "degree"), out / "bayesian",
-                                   sampler)
+    sampler = {
+        "draws": 200 if fast else 1000,
+        "tune": 200 if fast else 1000,
+        "chains": 2 if fast else 4,
+        "progress": not args.quiet,
+    }
+    result, diag, outdir = run_fit(
+        spec.with_value("model.name", "degree"), out / "bayesian", sampler
+    )
     s = result.summary()
-    _print_table(s[s.quantity == "size"], ["group", "estimate", "lower", "upper", "r_hat",
-                                           "ess_bulk"])
+    _print_table(
+        s[s.quantity == "size"], ["group", "estimate", "lower", "upper", "r_hat", "ess_bulk"]
+    )
     print(f"\ndiagnostics passed: {diag['passed']}; results in {out}")
     return 0
+
+
+def cmd_calibrate(args) -> int:
+    from .analysis import prepare
+    from .calibrate import run_sbc
+    from .spec import load_spec
+
+    spec = load_spec(args.spec)
+    prep = prepare(spec)
+    ard = prep.ard
+    model = spec.section("model")
+    options = {k: v for k, v in model.items() if k in ("degree", "recall_calibration")}
+    res = run_sbc(
+        model_name=model.get("name", "degree"),
+        replications=args.replications,
+        n_respondents=args.n or min(ard.n, 500),
+        known_prevalence={k: float(ard.known_sizes[k] / ard.total_population) for k in ard.known},
+        hidden=tuple(ard.hidden),
+        total_population=ard.total_population,
+        priors=spec.section("priors") or None,
+        options=options,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+    )
+    out = Path(args.out) if args.out else spec.output_dir() / "calibration"
+    res.save(out)
+    _print_table(res.uniformity)
+    print(f"calibration {'passed' if res.passed else 'FAILED'}; wrote {out}")
+    return 0 if res.passed else EXIT_UNCONVERGED
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,6 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--classical-only", action="store_true")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_demo)
+
+    c = sub.add_parser("calibrate", help="simulation-based calibration of the spec's model")
+    c.add_argument("spec")
+    c.add_argument("--replications", type=int, default=20)
+    c.add_argument("--n", type=int, help="respondents per simulated survey (default: min(n, 500))")
+    c.add_argument("--draws", type=int, default=200)
+    c.add_argument("--tune", type=int, default=300)
+    c.add_argument("--chains", type=int, default=2)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--out")
+    c.set_defaults(func=cmd_calibrate)
 
     for name, helpmsg in _EXTRA_COMMANDS:
         _register_extra(sub, name, helpmsg)

@@ -135,7 +135,10 @@ class ARD:
             raise DataError(f"groups not in the survey: {', '.join(missing)}")
         sizes = self.known_sizes.reindex(known)
         return replace(
-            self, counts=self.counts[cols], known=tuple(known), hidden=tuple(hidden),
+            self,
+            counts=self.counts[cols],
+            known=tuple(known),
+            hidden=tuple(hidden),
             known_sizes=sizes,
         )
 
@@ -218,9 +221,7 @@ def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataF
             )
         neg = num.index[num < 0]
         if len(neg):
-            raise DataError(
-                f"{where}: column '{g}' has negative counts in rows {format_rows(neg)}"
-            )
+            raise DataError(f"{where}: column '{g}' has negative counts in rows {format_rows(neg)}")
         out[g] = num
     return pd.DataFrame(out, index=df.index)
 
@@ -259,7 +260,9 @@ def _read_area_table(spec: Spec, data: dict) -> pd.DataFrame:
     pop = pd.to_numeric(at["population"], errors="coerce")
     bad = at.index[~(pop > 0)]
     if len(bad):
-        raise DataError(f"area_table file {path}: population must be > 0 in areas {format_rows(bad)}")
+        raise DataError(
+            f"area_table file {path}: population must be > 0 in areas {format_rows(bad)}"
+        )
     at["population"] = pop.astype(float)
     return at
 
@@ -315,9 +318,7 @@ def load_survey(spec: Spec) -> ARD:
     if area_table is not None:
         missing = [k for k in known if k not in area_table.columns and k not in known_sizes.index]
         if missing:
-            raise DataError(
-                f"area_table: no size column for known group(s) {', '.join(missing)}"
-            )
+            raise DataError(f"area_table: no size column for known group(s) {', '.join(missing)}")
         area_sizes = {}
         for k in known:
             if k in area_table.columns:

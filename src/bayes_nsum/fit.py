@@ -45,29 +45,49 @@ def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = N
     ``timings`` (if given) receives ``compile_s`` (nutpie only) and ``sample_s``.
     """
     backend = settings["backend"]
-    seed = int(settings["seed"])
     timings = {} if timings is None else timings
     if backend == "nutpie":
-        import nutpie
-
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
+        compiled = compile_nutpie(model)
         timings["compile_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        tree = nutpie.sample(
-            compiled,
-            draws=int(settings["draws"]),
-            tune=int(settings["tune"]),
-            chains=int(settings["chains"]),
-            cores=int(settings["cores"]),
-            seed=seed,
-            progress_bar=bool(settings["progress"]),
-            save_warmup=False,
-            target_accept=float(settings["target_accept"]),
-        )
+        tree = sample_compiled(compiled, settings)
         timings["sample_s"] = time.perf_counter() - t0
         return tree
+    return _sample_pymc(model, settings)
+
+
+def compile_nutpie(model):
+    """Compile a PyMC model for nutpie (numba backend)."""
+    import nutpie
+
+    return nutpie.compile_pymc_model(model)
+
+
+def sample_compiled(compiled, settings: dict[str, Any]):
+    """Sample an already compiled nutpie model (e.g. after ``compiled.with_data(...)``)."""
+    import nutpie
+
+    seed = int(settings["seed"])
+    tree = nutpie.sample(
+        compiled,
+        draws=int(settings["draws"]),
+        tune=int(settings["tune"]),
+        chains=int(settings["chains"]),
+        cores=int(settings["cores"]),
+        seed=seed,
+        progress_bar=bool(settings["progress"]),
+        save_warmup=False,
+        target_accept=float(settings["target_accept"]),
+    )
+    return tree
+
+
+def _sample_pymc(model, settings: dict[str, Any]):
     import pymc as pm
+
+    backend = settings["backend"]
+    seed = int(settings["seed"])
 
     kwargs: dict[str, Any] = {
         "draws": int(settings["draws"]),
@@ -137,8 +157,9 @@ def fit_model(model, **overrides: Any):
         "prior": xr.DataTree(prior_ds),
         "observed_data": xr.DataTree(model.observed_dataset()),
     }
-    out = xr.DataTree.from_dict({k: (v.to_dataset() if isinstance(v, xr.DataTree) else v)
-                                 for k, v in children.items()})
+    out = xr.DataTree.from_dict(
+        {k: (v.to_dataset() if isinstance(v, xr.DataTree) else v) for k, v in children.items()}
+    )
     out.attrs.update(
         {
             "bayes_nsum_version": __version__,

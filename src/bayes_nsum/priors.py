@@ -31,8 +31,12 @@ from .errors import PriorError
 
 #: distribution -> (accepted parameter sets, support description)
 FAMILIES: dict[str, list[tuple[str, ...]]] = {
-    "Beta": [("alpha", "beta"), ("mean", "concentration"), ("lower", "upper"),
-             ("lower", "upper", "prob")],
+    "Beta": [
+        ("alpha", "beta"),
+        ("mean", "concentration"),
+        ("lower", "upper"),
+        ("lower", "upper", "prob"),
+    ],
     "Uniform": [("lower", "upper")],
     "Normal": [("mu", "sigma")],
     "HalfNormal": [("sigma",)],
@@ -70,9 +74,7 @@ class Prior:
         keys = tuple(sorted(self.params))
         if not any(keys == tuple(sorted(s)) for s in FAMILIES[self.dist]):
             forms = " or ".join("(" + ", ".join(s) + ")" for s in FAMILIES[self.dist])
-            raise PriorError(
-                f"{self.dist} prior takes parameters {forms}; got ({', '.join(keys)})"
-            )
+            raise PriorError(f"{self.dist} prior takes parameters {forms}; got ({', '.join(keys)})")
         for k, v in self.params.items():
             if not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise PriorError(f"{self.dist} prior: parameter {k}={v!r} must be a finite number")
@@ -251,14 +253,14 @@ def parse_priors(raw: dict[str, Any] | None, where: str = "[priors]") -> PriorCo
     """Turn a spec's ``[priors]`` table (or a Python dict) into Prior objects (a new dict)."""
     out: PriorConfig = {}
     for name, value in (raw or {}).items():
-        if isinstance(value, Prior) or isinstance(value, (int, float)) or (
-            isinstance(value, dict) and "dist" in value
+        if (
+            isinstance(value, Prior)
+            or isinstance(value, (int, float))
+            or (isinstance(value, dict) and "dist" in value)
         ):
             out[name] = Prior.from_spec(value, f"{where} {name}")
         elif isinstance(value, dict):
-            out[name] = {
-                g: Prior.from_spec(v, f"{where} {name}.{g}") for g, v in value.items()
-            }
+            out[name] = {g: Prior.from_spec(v, f"{where} {name}.{g}") for g, v in value.items()}
         else:
             raise PriorError(f"{where} {name}: expected a prior or a table of per-group priors")
     return out

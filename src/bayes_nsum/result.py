@@ -25,8 +25,17 @@ from .io import atomic_write, write_csv, write_json
 from .spec import DIAGNOSTIC_DEFAULTS
 
 SUMMARY_COLUMNS = [
-    "area", "group", "quantity", "estimate", "mean", "lower", "upper", "interval_prob",
-    "r_hat", "ess_bulk", "ess_tail",
+    "area",
+    "group",
+    "quantity",
+    "estimate",
+    "mean",
+    "lower",
+    "upper",
+    "interval_prob",
+    "r_hat",
+    "ess_bulk",
+    "ess_tail",
 ]
 
 #: posterior variable -> (quantity name, dim holding the group names)
@@ -66,7 +75,9 @@ def array_diagnostics(arr: np.ndarray) -> dict[str, np.ndarray]:
     const = np.all(np.isclose(arr, arr[:1, :1]), axis=(0, 1))
     with np.errstate(all="ignore"):
         out = {
-            "r_hat": np.asarray(az.rhat(arr)) if arr.shape[0] > 1 else np.full(arr.shape[2:], np.nan),
+            "r_hat": np.asarray(az.rhat(arr))
+            if arr.shape[0] > 1
+            else np.full(arr.shape[2:], np.nan),
             "ess_bulk": np.asarray(az.ess(arr, method="bulk")),
             "ess_tail": np.asarray(az.ess(arr, method="tail", prob=(0.05, 0.95))),
             "mcse_mean": np.asarray(az.mcse(arr, method="mean")),
@@ -93,10 +104,17 @@ def summarize_posterior(
         rhat, eb, et = _ess_rhat(da)
         rows.append(
             {
-                "area": area, "group": group, "quantity": quantity,
-                "estimate": float(np.median(x)), "mean": float(np.mean(x)),
-                "lower": lo, "upper": hi, "interval_prob": prob,
-                "r_hat": rhat, "ess_bulk": eb, "ess_tail": et,
+                "area": area,
+                "group": group,
+                "quantity": quantity,
+                "estimate": float(np.median(x)),
+                "mean": float(np.mean(x)),
+                "lower": lo,
+                "upper": hi,
+                "interval_prob": prob,
+                "r_hat": rhat,
+                "ess_bulk": eb,
+                "ess_tail": et,
             }
         )
 
@@ -131,8 +149,9 @@ def compute_diagnostics(
     th = {**DIAGNOSTIC_DEFAULTS, **(thresholds or {})}
     post = tree["posterior"].to_dataset()
     stats = tree["sample_stats"].to_dataset()
-    names = var_names or [v for v in post.data_vars if not v.startswith("log_degree")
-                          and v != "degree"]
+    names = var_names or [
+        v for v in post.data_vars if not v.startswith("log_degree") and v != "degree"
+    ]
     per_param: list[dict[str, Any]] = []
     for v in names:
         da = post[v]
@@ -174,22 +193,63 @@ def compute_diagnostics(
     min_et = float(table["ess_tail"].min()) if not table.empty else float("nan")
     max_mcse = float((table["mcse_mean"]).max()) if not table.empty else float("nan")
     checks = [
-        {"check": "r_hat", "value": max_rhat, "threshold": th["max_r_hat"], "direction": "<=",
-         "passed": bool(not np.isnan(max_rhat) and max_rhat <= th["max_r_hat"]) or
-         int(stats.sizes.get("chain", 1)) < 2, "worst": worst("r_hat", True)},
-        {"check": "ess_bulk", "value": min_eb, "threshold": th["min_ess_bulk"], "direction": ">=",
-         "passed": bool(min_eb >= th["min_ess_bulk"]), "worst": worst("ess_bulk", False)},
-        {"check": "ess_tail", "value": min_et, "threshold": th["min_ess_tail"], "direction": ">=",
-         "passed": bool(min_et >= th["min_ess_tail"]), "worst": worst("ess_tail", False)},
-        {"check": "divergences", "value": div, "threshold": th["max_divergences"],
-         "direction": "<=", "passed": bool(div <= th["max_divergences"]), "worst": []},
-        {"check": "treedepth_share", "value": depth_share,
-         "threshold": th["max_treedepth_share"], "direction": "<=",
-         "passed": bool(depth_share <= th["max_treedepth_share"]), "worst": []},
-        {"check": "e_bfmi", "value": min_bfmi, "threshold": th["min_bfmi"], "direction": ">=",
-         "passed": bool(np.isnan(min_bfmi) or min_bfmi >= th["min_bfmi"]), "worst": []},
-        {"check": "mcse_mean", "value": max_mcse, "threshold": None, "direction": "info",
-         "passed": True, "worst": worst("mcse_mean", True)},
+        {
+            "check": "r_hat",
+            "value": max_rhat,
+            "threshold": th["max_r_hat"],
+            "direction": "<=",
+            "passed": bool(not np.isnan(max_rhat) and max_rhat <= th["max_r_hat"])
+            or int(stats.sizes.get("chain", 1)) < 2,
+            "worst": worst("r_hat", True),
+        },
+        {
+            "check": "ess_bulk",
+            "value": min_eb,
+            "threshold": th["min_ess_bulk"],
+            "direction": ">=",
+            "passed": bool(min_eb >= th["min_ess_bulk"]),
+            "worst": worst("ess_bulk", False),
+        },
+        {
+            "check": "ess_tail",
+            "value": min_et,
+            "threshold": th["min_ess_tail"],
+            "direction": ">=",
+            "passed": bool(min_et >= th["min_ess_tail"]),
+            "worst": worst("ess_tail", False),
+        },
+        {
+            "check": "divergences",
+            "value": div,
+            "threshold": th["max_divergences"],
+            "direction": "<=",
+            "passed": bool(div <= th["max_divergences"]),
+            "worst": [],
+        },
+        {
+            "check": "treedepth_share",
+            "value": depth_share,
+            "threshold": th["max_treedepth_share"],
+            "direction": "<=",
+            "passed": bool(depth_share <= th["max_treedepth_share"]),
+            "worst": [],
+        },
+        {
+            "check": "e_bfmi",
+            "value": min_bfmi,
+            "threshold": th["min_bfmi"],
+            "direction": ">=",
+            "passed": bool(np.isnan(min_bfmi) or min_bfmi >= th["min_bfmi"]),
+            "worst": [],
+        },
+        {
+            "check": "mcse_mean",
+            "value": max_mcse,
+            "threshold": None,
+            "direction": "info",
+            "passed": True,
+            "worst": worst("mcse_mean", True),
+        },
     ]
     passed = all(c["passed"] for c in checks)
     return {
@@ -211,21 +271,33 @@ def _advice(checks: list[dict[str, Any]]) -> list[str]:
     out = []
     failed = {c["check"]: c for c in checks if not c["passed"]}
     if "r_hat" in failed or "ess_bulk" in failed or "ess_tail" in failed:
-        bad = sorted({w.split(" (")[0] for k in ("r_hat", "ess_bulk", "ess_tail")
-                      if k in failed for w in failed[k]["worst"]})
+        bad = sorted(
+            {
+                w.split(" (")[0]
+                for k in ("r_hat", "ess_bulk", "ess_tail")
+                if k in failed
+                for w in failed[k]["worst"]
+            }
+        )
         out.append(
             f"chains have not mixed for {', '.join(bad)}: run longer (--draws/--tune), "
             "check the priors of those parameters, or use a simpler model"
         )
     if "divergences" in failed:
-        out.append("divergent transitions: raise [sampler] target_accept (e.g. 0.95 or 0.99) or "
-                   "use more informative priors; do not report results with divergences")
+        out.append(
+            "divergent transitions: raise [sampler] target_accept (e.g. 0.95 or 0.99) or "
+            "use more informative priors; do not report results with divergences"
+        )
     if "treedepth_share" in failed:
-        out.append("many draws hit the maximum tree depth: the posterior is badly scaled; "
-                   "tune longer or reparametrise")
+        out.append(
+            "many draws hit the maximum tree depth: the posterior is badly scaled; "
+            "tune longer or reparametrise"
+        )
     if "e_bfmi" in failed:
-        out.append("low E-BFMI: the sampler explores the energy distribution poorly; "
-                   "consider a non-centred parametrisation or stronger priors on scales")
+        out.append(
+            "low E-BFMI: the sampler explores the energy distribution poorly; "
+            "consider a non-centred parametrisation or stronger priors on scales"
+        )
     return out
 
 
@@ -255,7 +327,10 @@ class NSUMResult:
         return s[(s.quantity == "size") & (s.area == "")].set_index("group")
 
     def save(
-        self, directory: str | Path, prob: float = 0.9, kind: str = "eti",
+        self,
+        directory: str | Path,
+        prob: float = 0.9,
+        kind: str = "eti",
         thresholds: dict[str, Any] | None = None,
     ) -> dict[str, Path]:
         """Write posterior.nc, summary.csv and diagnostics.json (atomically)."""
@@ -265,12 +340,14 @@ class NSUMResult:
         summary = self.summary(prob, kind)
         summary["converged"] = diag["passed"]
         tree = self.tree.copy()
-        tree.attrs = {k: (json.dumps(v, default=str) if not isinstance(v, (str, int, float))
-                          else v) for k, v in {**tree.attrs, **self.provenance,
-                                                "converged": int(diag["passed"])}.items()}
+        tree.attrs = {
+            k: (json.dumps(v, default=str) if not isinstance(v, (str, int, float)) else v)
+            for k, v in {**tree.attrs, **self.provenance, "converged": int(diag["passed"])}.items()
+        }
         paths = {
-            "posterior": atomic_write(directory / "posterior.nc",
-                                      lambda p: tree.to_netcdf(p, engine="h5netcdf")),
+            "posterior": atomic_write(
+                directory / "posterior.nc", lambda p: tree.to_netcdf(p, engine="h5netcdf")
+            ),
             "summary": write_csv(summary, directory / "summary.csv"),
             "diagnostics": write_json(diag, directory / "diagnostics.json"),
         }

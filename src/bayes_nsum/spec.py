@@ -12,6 +12,7 @@ import copy
 import difflib
 import hashlib
 import json
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,8 +181,7 @@ class Spec:
             for key in body:
                 if key not in allowed:
                     raise SpecError(
-                        f"{self.where}: unknown key '{key}' in [{section}]"
-                        f"{_suggest(key, allowed)}"
+                        f"{self.where}: unknown key '{key}' in [{section}]{_suggest(key, allowed)}"
                     )
         for section, keys in REQUIRED.items():
             for key in keys:
@@ -207,8 +207,17 @@ class Spec:
             raise SpecError(f"{self.where}: [data] total_population must be a positive number")
         sampler = self.raw.get("sampler", {})
         for key in ("draws", "tune", "chains", "cores"):
-            if key in sampler and (not isinstance(sampler[key], int) or sampler[key] < 1):
+            value = sampler.get(key, 1)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise SpecError(f"{self.where}: [sampler] {key} must be a positive integer")
+        seed = sampler.get("seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise SpecError(f"{self.where}: [sampler] seed must be an integer >= 0")
+        ta = sampler.get("target_accept", 0.9)
+        if isinstance(ta, bool) or not isinstance(ta, numbers.Real) or not 0 < ta < 1:
+            raise SpecError(f"{self.where}: [sampler] target_accept must be between 0 and 1")
+        if not isinstance(sampler.get("progress", True), bool):
+            raise SpecError(f"{self.where}: [sampler] progress must be true or false")
         if "backend" in sampler and sampler["backend"] not in BACKENDS:
             raise SpecError(
                 f"{self.where}: [sampler] backend '{sampler['backend']}' is not one of "

@@ -16,6 +16,12 @@ MODELS: dict[str, type[NSUMModel]] = {
 }
 
 __all__ = [
-    "MODELS", "NSUMModel", "MaltielModel", "DegreeModel", "BarrierModel", "TransmissionModel",
-    "CombinedModel", "OverdispersedModel",
+    "MODELS",
+    "NSUMModel",
+    "MaltielModel",
+    "DegreeModel",
+    "BarrierModel",
+    "TransmissionModel",
+    "CombinedModel",
+    "OverdispersedModel",
 ]

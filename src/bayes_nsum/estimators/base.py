@@ -61,8 +61,11 @@ class NSUMModel(ABC):
             set_layer = {k: v for k, v in set_layer.items() if k in defaults}
             groups = self.param_groups()
             set_layer = {
-                k: ({g: p for g, p in v.items() if g in (groups.get(k) or [])}
-                    if isinstance(v, dict) else v)
+                k: (
+                    {g: p for g, p in v.items() if g in (groups.get(k) or [])}
+                    if isinstance(v, dict)
+                    else v
+                )
                 for k, v in set_layer.items()
             }
         user = parse_priors(priors) if priors else None

@@ -17,6 +17,7 @@ so their cost does not grow with the number of respondents where the maths allow
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import pytensor.tensor as pt
@@ -89,6 +90,46 @@ class CountStats:
             hist_count=np.asarray(hc, dtype=float),
             const=float(gammaln(y0[observed] + 1).sum()),
         )
+
+    #: fields registered as PyMC data containers (``ard_<field>``) by :meth:`register`
+    DATA_FIELDS = (
+        "y",
+        "observed",
+        "totals",
+        "row_sum",
+        "patterns",
+        "uniq_s",
+        "uniq_pattern",
+        "uniq_count",
+        "hist_group",
+        "hist_value",
+        "hist_count",
+        "const",
+    )
+
+    def data_dict(self) -> dict[str, np.ndarray]:
+        """The statistics as arrays keyed by their data-container names."""
+        out = {}
+        for f in self.DATA_FIELDS:
+            v = getattr(self, f)
+            if f == "observed":
+                v = v.astype(float)
+            out[f"ard_{f}"] = np.asarray(v)
+        return out
+
+    def register(self):
+        """Create PyMC data containers for the statistics in the current model context.
+
+        Returns a namespace with the same attribute names, holding symbolic variables. A
+        compiled model can then be re-used on new data of the same number of respondents
+        (nutpie's ``with_data``), which simulation-based calibration relies on.
+        """
+        import pymc as pm
+
+        ns = SimpleNamespace()
+        for name, arr in self.data_dict().items():
+            setattr(ns, name[4:], pm.Data(name, arr))
+        return ns
 
 
 # ---------------------------------------------------------------------------------------------

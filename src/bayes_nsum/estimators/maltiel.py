@@ -139,6 +139,7 @@ class MaltielModel(NSUMModel):
         log_known = np.log(d.known_sizes.loc[list(d.known)].to_numpy(float) / d.total_population)
         center = float(np.mean(log_known))
         with pm.Model(coords=self.coords) as model:
+            stats = self.stats.register()
             mu = self.priors["mu"].create("mu")
             sigma = self.priors["sigma"].create("sigma")
             log_visible = create_group_param("log_visible", self.priors["log_visible"], "hidden")
@@ -166,9 +167,9 @@ class MaltielModel(NSUMModel):
                 else:
                     x = pm.Flat("log_degree", dims="respondent")
                     pm.Potential("degree_prior", pt.sum(latent_log_degree_logp(x, mu, sigma, kind)))
-                pm.Potential("loglik", negbin_latent_loglik(self.stats, x, log_rate, shape))
+                pm.Potential("loglik", negbin_latent_loglik(stats, x, log_rate, shape))
             else:
-                pm.Potential("loglik", poisson_collapsed_loglik(self.stats, log_rate, mu, sigma, kind))
+                pm.Potential("loglik", poisson_collapsed_loglik(stats, log_rate, mu, sigma, kind))
         return model
 
     def _log_true_share(self, log_known, log_visible):

@@ -57,6 +57,7 @@ class OverdispersedModel(NSUMModel):
 
     def _build(self) -> pm.Model:
         with pm.Model(coords=self.coords) as model:
+            stats = self.stats.register()
             sigma_alpha = self.priors["sigma_alpha"].create("sigma_alpha")
             mu_beta = self.priors["mu_beta"].create("mu_beta")
             sigma_beta = self.priors["sigma_beta"].create("sigma_beta")
@@ -69,7 +70,7 @@ class OverdispersedModel(NSUMModel):
             create_group_param("tau", self.priors["tau"], "hidden")
             create_group_param("delta", self.priors["delta"], "hidden")
             log_mean = alpha[:, None] + beta[None, :]
-            pm.Potential("loglik", negbin_overdispersed_loglik(self.stats, log_mean, omega))
+            pm.Potential("loglik", negbin_overdispersed_loglik(stats, log_mean, omega))
         return model
 
     def _fixed_or_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
@@ -79,16 +80,22 @@ class OverdispersedModel(NSUMModel):
         vals = []
         for h in hidden:
             key = f"{name}_{h}"
-            vals.append(post[key] if key in post else
-                        xr.full_like(post["mu_beta"], self.priors[name][h].params["value"]))
+            vals.append(
+                post[key]
+                if key in post
+                else xr.full_like(post["mu_beta"], self.priors[name][h].params["value"])
+            )
         return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
 
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
         d = self.data
         known, hidden = list(d.known), list(d.hidden)
         m_known = d.known_sizes.loc[known].to_numpy(float) / d.total_population
-        beta = post["beta"] if "beta" in post else post["mu_beta"] + post["sigma_beta"] * post[
-            "z_beta"]
+        beta = (
+            post["beta"]
+            if "beta" in post
+            else post["mu_beta"] + post["sigma_beta"] * post["z_beta"]
+        )
         if "group" not in beta.dims:
             return post
         beta = beta.assign_coords(group=d.groups)

@@ -1,0 +1,381 @@
+r"""The partially pooled multi-area NSUM model (Scale of Harm; Nyarko-Agyei et al., arXiv 2407.13267).
+
+Respondent :math:`i` lives in area (municipality) :math:`j = j(i)`; groups :math:`k` are known
+(sizes :math:`N_{jk}` given per area in the area table) or hidden. :math:`P_j` is the area's
+population and :math:`r_{jk} = N_{jk}/P_j` the share of the area's population in group k (the
+rate at which a respondent's contacts fall in k).
+
+.. math::
+    x_i = \log d_i &\sim \mathrm{Normal}(\mu, \sigma) \\
+    \log r_{jk} &= m_k + s_k z_{jk}, \qquad z_{jk} \sim \mathrm{Normal}(0, 1)
+        \quad\text{(non-centred partial pooling across areas)} \\
+    y_{ik} \mid x_i &\sim \mathrm{NegBin2}\big(\text{mean } \exp(x_i + \log r_{j(i)k}
+        + \epsilon_{ik}),\ \text{shape } w_k\big)
+        \quad\text{(variance } m + m^2/w_k)
+
+with :math:`\epsilon_{ik} = 0` unless ``correlated = true`` (below). The paper's
+:math:`\rho_{jk}` is :math:`-\log r_{jk}` and its :math:`\delta_i` is :math:`x_i`.
+
+Anchoring the scale (option ``anchor``)
+---------------------------------------
+Only the products :math:`d_i r_{jk}` are seen in the answers, so something must fix the scale.
+
+``anchor = "likelihood"`` (default)
+    The known groups' per-area shares are data: :math:`\log r_{jk} = \log(N_{jk}/P_j)` for every
+    known k and area j, exactly. Only hidden groups get area effects :math:`(m_H, s_H, z_{jH})`;
+    the degrees :math:`x_i` are learnt on the known groups' absolute scale, and :math:`\mu` is
+    free. This is the fast and (on simulations, see ``docs/benchmarks/pooled.md``) the better
+    calibrated option: the known sizes enter with their full information and the posterior has
+    no direction that only the prior identifies.
+
+``anchor = "posthoc"`` (the original study)
+    Every group, known or hidden, gets pooled area effects :math:`(m_k, s_k, z_{jk})`;
+    :math:`\mu` is fixed (default 5.5, as in the study's :math:`\delta_i \sim N(5.5, \cdot)`),
+    which fixes the otherwise unidentified location. After sampling, each draw is scaled in each
+    area so that the known groups match their sizes:
+
+    .. math::
+        C_j = \log\sum_{k\,\mathrm{known}} N_{jk}/P_j
+            - \log\sum_{k\,\mathrm{known}} r_{jk}, \qquad
+        \tilde r_{jH} = r_{jH}\, e^{C_j}.
+
+    (The study held a group out of its own scaling; that matters only for the known groups'
+    internal-consistency estimates, which this model does not report.) The known sizes then
+    inform the hidden estimates only through this ratio, after the fact, and the per-area
+    scaling inherits the noise of the pooled known-group rates of small areas.
+
+Correlated biases (option ``correlated = true``)
+------------------------------------------------
+Adds a respondent-by-group bias :math:`\epsilon_i = L u_i`, :math:`u_i \sim N(0, I)`,
+:math:`L L^\top = \Omega` with an LKJ(:math:`\eta`) prior on the correlation and per-group sds
+:math:`b_k`; the bias enters the log mean as :math:`\epsilon_{ik} - b_k^2/2` so that
+:math:`E[e^{\epsilon_{ik}}] = 1` and :math:`r_{jk}` keeps its meaning. This is
+:math:`n \times K` more latent variables: it is slow (not part of the speed target) and the
+bias sds trade off against the NB shapes :math:`w_k`.
+
+Outputs
+-------
+Per area j and hidden group H: size :math:`\hat N_{jH} = P_j \tilde r_{jH}`, prevalence
+:math:`\hat N_{jH}/D_{jH}` with :math:`D_{jH}` = ``ard.denominator(H, j)`` (or, for a national
+numeric denominator D, :math:`D P_j/N`) and "1 in X". National: :math:`\sum_j \hat N_{jH}` over
+**every** area of the area table, including areas without respondents, whose :math:`z_{jH}` have
+no data and are draws from the pooling distribution (prediction), divided by
+``ard.denominator(H)``. Variables ``size_area``, ``prevalence_area``, ``one_in_x_area`` have dims
+(chain, draw, hidden, area); ``size``, ``prevalence``, ``one_in_x`` (chain, draw, hidden).
+
+Computation
+-----------
+The NB2 likelihood is exact (no approximation): it is written per cell as
+:math:`y(\eta - \log w) - (w + y)\,\mathrm{softplus}(\eta - \log w) + \log\Gamma(y+w)
+- \log\Gamma(w) - \log y!`, where the gamma-function terms use the per-group histogram of the
+answers and :math:`\sum y\,\eta` uses per-area totals, so the only n x K work is one softplus.
+The respondent degree is a latent variable (NB counts do not allow integrating it out in
+closed form); with ``anchor = "likelihood"`` it is well identified by the known groups, so the
+centred form mixes well.
+
+Priors (defaults; every one overridable by name, see :meth:`PooledModel.default_priors`):
+:math:`\mu \sim N(5, 2)` (likelihood anchor) or fixed at 5.5 (post-hoc anchor),
+:math:`\sigma \sim \mathrm{HalfNormal}(1)`, :math:`m_k \sim N(-5, 2.5)`,
+:math:`s_k \sim \mathrm{HalfNormal}(0.5)`, :math:`w_k \sim \mathrm{LogNormal}(0, 1.5)`,
+:math:`b_k \sim \mathrm{HalfNormal}(0.5)`, :math:`\eta = 2`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+import xarray as xr
+
+from ..errors import BayesNsumError, DataError
+from ..priors import Prior, PriorConfig, create_group_param
+from .base import NSUMModel
+
+ANCHORS = ("likelihood", "posthoc")
+
+
+def negbin_area_loglik(stats, x, log_rate_cell, area_totals, log_rate_area, shape):
+    r"""NB2 log-likelihood of all answers given log-degrees and per-area log rates.
+
+    Parameters
+    ----------
+    stats : CountStats
+        Sufficient statistics of the answer matrix (respondent x group).
+    x : (n,) tensor
+        Respondents' log-degrees.
+    log_rate_cell : (n, G) tensor
+        :math:`\log r_{j(i)k}` (plus any respondent-by-group bias) per cell.
+    area_totals : (J, G) array
+        :math:`Y_{jk} = \sum_{i \in j} y_{ik}`, for the :math:`\sum y \log r` term.
+    log_rate_area : (J, G) tensor
+        :math:`\log r_{jk}` as used in ``log_rate_cell`` (without the bias).
+    shape : (G,) tensor
+        NB2 shapes :math:`w_k`.
+
+    Notes
+    -----
+    :math:`\sum_{ik} y_{ik}\eta_{ik} = \sum_i s_i x_i + \sum_{jk} Y_{jk}\log r_{jk}` when there is
+    no bias; a bias term is added by the caller through ``log_rate_cell`` and the difference
+    ``log_rate_cell - log_rate_area[area]`` is then included cell by cell.
+    """
+    g = stats.hist_group
+    hist = pt.sum(
+        stats.hist_count * (pt.gammaln(stats.hist_value + shape[g]) - pt.gammaln(shape[g]))
+    )
+    log_shape = pt.log(shape)
+    cell = pt.softplus(x[:, None] + log_rate_cell - log_shape[None, :])
+    weight = stats.observed * 1.0 * shape[None, :] + stats.y
+    linear = (
+        pt.dot(stats.row_sum, x)
+        + pt.sum(area_totals * log_rate_area)
+        - pt.dot(stats.totals, log_shape)
+    )
+    return hist - stats.const + linear - pt.sum(weight * cell)
+
+
+class PooledModel(NSUMModel):
+    """Partially pooled multi-area negative-binomial NSUM (see the module docstring).
+
+    Parameters
+    ----------
+    data : ARD
+        Pre-processed survey with an ``area`` per respondent and an area table holding every
+        known group's size per area.
+    priors : dict, optional
+        Overrides ``{parameter: Prior | number | {group: Prior | number}}``; parameter names
+        are the keys of :meth:`default_priors` (unknown names raise ``PriorError``).
+    prior_set : str, optional
+        Name of a prior set (merged below ``priors``).
+    anchor : {"likelihood", "posthoc"}
+        How the known groups fix the scale (default ``"likelihood"``).
+    correlated : bool
+        Add correlated respondent-by-group biases with an LKJ prior (default False).
+    """
+
+    name: ClassVar[str] = "pooled"
+    options_allowed: ClassVar[dict[str, Any]] = {"anchor": "likelihood", "correlated": False}
+
+    # -- data ------------------------------------------------------------------------------
+    def _check_data(self) -> None:
+        super()._check_data()
+        d = self.data
+        if self.options["anchor"] not in ANCHORS:
+            raise BayesNsumError(
+                f"[model] anchor must be 'likelihood' or 'posthoc', not '{self.options['anchor']}'"
+            )
+        if not isinstance(self.options["correlated"], bool):
+            raise BayesNsumError("[model] correlated must be true or false")
+        if not d.has_areas:
+            raise DataError(
+                "the pooled model needs respondents' areas and an area table ([data] area and "
+                "[data] area_table)"
+            )
+        missing = [k for k in d.known if k not in d.area_table.columns]
+        if missing:
+            raise DataError(
+                f"the pooled model needs each known group's size per area: area_table has no "
+                f"column for {', '.join(missing)}"
+            )
+        if not d.known:
+            raise DataError("the pooled model needs at least one known group")
+        if not d.hidden:
+            raise DataError("the pooled model needs at least one hidden group")
+
+    @property
+    def coords(self) -> dict[str, list[str]]:
+        return {**super().coords, "area": self.data.areas}
+
+    @property
+    def area_index(self) -> np.ndarray:
+        """Index into ``data.areas`` of each respondent's area."""
+        pos = {a: j for j, a in enumerate(self.data.areas)}
+        return np.array([pos[str(a)] for a in self.data.area.loc[self.data.counts.index]])
+
+    def known_log_rate(self) -> np.ndarray:
+        """(J, K_known) :math:`\\log(N_{jk}/P_j)` from the area table (-inf where N_jk = 0)."""
+        at = self.data.area_table
+        sizes = at[list(self.data.known)].to_numpy(float)
+        with np.errstate(divide="ignore"):
+            return np.log(sizes / at["population"].to_numpy(float)[:, None])
+
+    def area_totals(self) -> np.ndarray:
+        """(J, G) sums of answers per area and group (missing answers count 0)."""
+        J, G = len(self.data.areas), len(self.data.groups)
+        out = np.zeros((J, G))
+        np.add.at(out, self.area_index, self.stats.y)
+        return out
+
+    # -- priors ----------------------------------------------------------------------------
+    @property
+    def pooled_groups(self) -> list[str]:
+        """Groups with pooled area effects: hidden groups, or every group when post-hoc."""
+        return self.data.groups if self.options["anchor"] == "posthoc" else list(self.data.hidden)
+
+    @property
+    def pooled_dim(self) -> str:
+        return "group" if self.options["anchor"] == "posthoc" else "hidden"
+
+    def param_groups(self) -> dict[str, list[str] | None]:
+        groups: dict[str, list[str] | None] = {
+            "mu": None,
+            "sigma": None,
+            "log_prev_mean": self.pooled_groups,
+            "sigma_area": self.pooled_groups,
+            "nb_shape": self.data.groups,
+        }
+        if self.options["correlated"]:
+            groups["bias_sd"] = None
+            groups["lkj_eta"] = None
+        return groups
+
+    def default_priors(self) -> PriorConfig:
+        """Default priors, by parameter name.
+
+        ``mu``, ``sigma``: mean and sd of the log-degree (``mu`` fixed at 5.5 with the post-hoc
+        anchor, where it is not identified); ``log_prev_mean`` (:math:`m_k`), ``sigma_area``
+        (:math:`s_k`): centre and spread across areas of each pooled group's log share of the
+        area population; ``nb_shape`` (:math:`w_k`): NB2 shape per group; with
+        ``correlated``: ``bias_sd`` (sd of every group's bias, the LKJ sd distribution) and
+        ``lkj_eta`` (fixed LKJ concentration).
+        """
+        posthoc = self.options["anchor"] == "posthoc"
+        priors: PriorConfig = {
+            "mu": Prior.fixed(5.5) if posthoc else Prior("Normal", {"mu": 5.0, "sigma": 2.0}),
+            "sigma": Prior("HalfNormal", {"sigma": 1.0}),
+            "log_prev_mean": Prior("Normal", {"mu": -5.0, "sigma": 2.5}),
+            "sigma_area": Prior("HalfNormal", {"sigma": 0.5}),
+            "nb_shape": Prior("LogNormal", {"mu": 0.0, "sigma": 1.5}),
+        }
+        if self.options["correlated"]:
+            priors["bias_sd"] = Prior("HalfNormal", {"sigma": 0.5})
+            priors["lkj_eta"] = Prior.fixed(2.0)
+        return priors
+
+    # -- model -----------------------------------------------------------------------------
+    def _build(self) -> pm.Model:
+        d = self.data
+        posthoc = self.options["anchor"] == "posthoc"
+        G = len(d.groups)
+        idx = self.area_index
+        with pm.Model(coords=self.coords) as model:
+            mu = self.priors["mu"].create("mu")
+            sigma = self.priors["sigma"].create("sigma")
+            dim = self.pooled_dim
+            m = create_group_param("log_prev_mean", self.priors["log_prev_mean"], dim)
+            s = create_group_param("sigma_area", self.priors["sigma_area"], dim)
+            z = pm.Normal("z_area", 0.0, 1.0, dims=(dim, "area"))
+            log_r_pooled = (m[:, None] + s[:, None] * z).T  # (J, pooled groups)
+            if posthoc:
+                log_rate_area = log_r_pooled
+            else:
+                known = self.known_log_rate()
+                if not np.all(np.isfinite(known[np.unique(idx)])):
+                    raise DataError(
+                        "anchor = 'likelihood' needs every known group's size > 0 in each area "
+                        "with respondents; use anchor = 'posthoc' or drop the group"
+                    )
+                known = np.where(np.isfinite(known), known, -50.0)
+                log_rate_area = pt.concatenate([pt.as_tensor(known), log_r_pooled], axis=1)
+            shape = create_group_param("nb_shape", self.priors["nb_shape"], "group")
+            x = pm.Normal("log_degree", mu, sigma, dims="respondent")
+            log_rate_cell = log_rate_area[idx]
+            if self.options["correlated"]:
+                log_rate_cell = log_rate_cell + self._bias(G)
+                totals = self.area_totals()
+                extra = pt.sum(self.stats.y * (log_rate_cell - log_rate_area[idx]))
+            else:
+                totals = self.area_totals()
+                extra = 0.0
+            pm.Potential(
+                "loglik",
+                negbin_area_loglik(self.stats, x, log_rate_cell, totals, log_rate_area, shape)
+                + extra,
+            )
+        return model
+
+    def _bias(self, G: int):
+        """Correlated respondent-by-group log biases (n, G), mean-one on the count scale."""
+        eta = self.priors["lkj_eta"]
+        if not eta.is_fixed:
+            raise BayesNsumError("prior 'lkj_eta' must be a fixed number (the LKJ concentration)")
+        sd_prior = self.priors["bias_sd"]
+        if sd_prior.is_fixed:
+            raise BayesNsumError("prior 'bias_sd' must be a distribution (the LKJ sd_dist)")
+        sd_dist = getattr(pm, sd_prior.dist).dist(**sd_prior.canonical(), shape=G)
+        chol, _, sds = pm.LKJCholeskyCov(
+            "bias_chol", eta=eta.params["value"], n=G, sd_dist=sd_dist, compute_corr=True
+        )
+        u = pm.Normal("bias_z", 0.0, 1.0, dims=("respondent", "group"))
+        return pt.dot(u, chol.T) - 0.5 * sds[None, :] ** 2
+
+    # -- derived ---------------------------------------------------------------------------
+    def _param_draws(self, post: xr.Dataset, name: str, dim: str) -> xr.DataArray:
+        """Draws of a per-group parameter; constants broadcast when every group is fixed."""
+        if name in post:
+            return post[name]
+        groups = list(self.priors[name])
+        ref = post["z_area"].isel({self.pooled_dim: 0, "area": 0}, drop=True)
+        vals = [xr.full_like(ref, self.priors[name][g].params["value"], dtype=float)
+                for g in groups]
+        return xr.concat(vals, dim=xr.DataArray(groups, dims=dim, name=dim))
+
+    def denominator_table(self) -> np.ndarray:
+        """(H, J) denominators :math:`D_{jH}` per hidden group and area."""
+        d = self.data
+        pop = d.area_table["population"].to_numpy(float)
+        rows = []
+        for h in d.hidden:
+            den = d.denominators.get(h)
+            if den is None or isinstance(den, str):
+                rows.append([d.denominator(h, a) for a in d.areas])
+            else:
+                rows.append(float(den) * pop / pop.sum())
+        return np.asarray(rows, float)
+
+    def _derive(self, post: xr.Dataset) -> xr.Dataset:
+        if "z_area" not in post:
+            return post
+        d = self.data
+        dim = self.pooled_dim
+        hidden = list(d.hidden)
+        m = self._param_draws(post, "log_prev_mean", dim)
+        s = self._param_draws(post, "sigma_area", dim)
+        z = post["z_area"]
+        log_r = m + s * z  # (chain, draw, dim, area)
+        log_r = log_r.assign_coords({dim: self.pooled_groups, "area": d.areas})
+        if self.options["anchor"] == "posthoc":
+            at = d.area_table
+            target = np.log(
+                at[list(d.known)].to_numpy(float).sum(axis=1) / at["population"].to_numpy(float)
+            )
+            known_r = np.exp(log_r.sel(group=list(d.known))).sum("group")
+            scale = xr.DataArray(target, dims="area", coords={"area": d.areas}) - np.log(known_r)
+            post["log_scale_area"] = scale.transpose("chain", "draw", "area")
+            log_r_h = (log_r.sel(group=hidden) + scale).rename(group="hidden")
+        else:
+            log_r_h = log_r
+        log_r_h = log_r_h.transpose("chain", "draw", "hidden", "area")
+        pop = xr.DataArray(
+            d.area_table["population"].to_numpy(float), dims="area", coords={"area": d.areas}
+        )
+        den_area = xr.DataArray(
+            self.denominator_table(), dims=("hidden", "area"),
+            coords={"hidden": hidden, "area": d.areas},
+        )
+        den_nat = xr.DataArray(
+            [d.denominator(h) for h in hidden], dims="hidden", coords={"hidden": hidden}
+        )
+        size_area = np.exp(log_r_h) * pop
+        post["log_rate_area"] = log_r_h
+        post["size_area"] = size_area
+        post["prevalence_area"] = size_area / den_area
+        post["one_in_x_area"] = den_area / size_area
+        size = size_area.sum("area")
+        post["size"] = size
+        post["prevalence"] = size / den_nat
+        post["one_in_x"] = den_nat / size
+        if "log_degree" in post:
+            post["degree"] = np.exp(post["log_degree"])
+        return post
