@@ -17,7 +17,7 @@ import pandas as pd
 
 from . import __version__, classical
 from .data import ARD, load_survey
-from .errors import BayesNsumError, SpecError
+from .errors import BayesNsumError, DataError, SpecError
 from .io import write_csv, write_json
 from .preprocess import PreprocessLog, preprocess
 from .spec import Spec, load_spec
@@ -42,13 +42,17 @@ def prepare(spec: Spec | str | Path | dict) -> Prepared:
     frame = raw.counts.copy()
     if raw.area is not None:
         frame["area"] = raw.area
-    cleaned, log = preprocess(
-        frame, list(raw.known), list(raw.hidden), spec.section("preprocess") or None
-    )
+    where = f"survey {Path(raw.source).name}"
+    try:
+        cleaned, log = preprocess(
+            frame, list(raw.known), list(raw.hidden), spec.section("preprocess") or None
+        )
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
     counts = cleaned[raw.groups]
     ard = raw.with_counts(counts)
     if ard.n == 0:
-        raise BayesNsumError("the survey is empty after pre-processing")
+        raise DataError(f"{where}: the survey is empty after pre-processing")
     return Prepared(spec=spec, raw=raw, ard=ard, log=log)
 
 

@@ -199,6 +199,20 @@ def _column(df: pd.DataFrame, col: str, where: str, key: str) -> pd.Series:
     return df[col]
 
 
+def _labels(s: pd.Series) -> pd.Series:
+    """Codes as strings; whole numbers stored as floats (SPSS keeps every number as a double)
+    are written without a decimal part, so ``101.0`` in a .sav file matches ``101`` in a CSV."""
+    if pd.api.types.is_float_dtype(s):
+        x = s.to_numpy(float)
+        ok = np.isfinite(x)
+        if np.all(x[ok] == np.round(x[ok])):
+            return pd.Series(
+                [f"{v:.0f}" if f else str(v) for v, f in zip(x, ok, strict=True)],
+                index=s.index, name=s.name,
+            )
+    return s.astype(str)
+
+
 def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataFrame:
     out = {}
     for g in groups:
@@ -252,7 +266,7 @@ def _read_area_table(spec: Spec, data: dict) -> pd.DataFrame:
         if c not in at.columns:
             raise DataError(f"area_table file {path}: column '{c}' not found")
     at = at.copy()
-    at["area"] = at["area"].astype(str)
+    at["area"] = _labels(at["area"])
     dup = at["area"][at["area"].duplicated()]
     if len(dup):
         raise DataError(f"area_table file {path}: area listed twice: {format_rows(dup)}")
@@ -283,7 +297,7 @@ def load_survey(spec: Spec) -> ARD:
     # respondent ids
     id_col = data.get("id", "id" if "id" in df.columns else None)
     if id_col is not None:
-        ids = _column(df, id_col, where, "id").astype(str)
+        ids = _labels(_column(df, id_col, where, "id"))
         dup = ids[ids.duplicated(keep=False)]
         if len(dup):
             raise DataError(
@@ -355,8 +369,9 @@ def load_survey(spec: Spec) -> ARD:
     total = float(total)
     bad = known_sizes.index[(known_sizes <= 0) | (known_sizes > total)]
     if len(bad):
+        files = [str(spec.resolve(data[k])) for k in ("known_sizes", "area_table") if k in data]
         raise DataError(
-            f"known size must be > 0 and <= total population {total:g}: "
+            f"{' / '.join(files)}: known size must be > 0 and <= total population {total:g}: "
             + ", ".join(f"{g}={known_sizes[g]:g}" for g in bad[:5])
         )
 
@@ -391,7 +406,7 @@ def load_survey(spec: Spec) -> ARD:
                 f"{where}: area column '{data['area']}' is missing for respondents "
                 f"{format_rows(area.index[area.isna()])}"
             )
-        area = area.astype(str).rename("area")
+        area = _labels(area).rename("area")
         if area_table is not None:
             unknown = sorted(set(area) - set(area_table.index))
             if unknown:

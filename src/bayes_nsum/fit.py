@@ -109,10 +109,21 @@ def _sample_pymc(model, settings: dict[str, Any]):
         raise BayesNsumError(
             "backend 'numpyro' needs JAX and NumPyro: pip install 'bayes_nsum[jax]'"
         ) from None
-    kwargs["nuts_sampler"] = "numpyro"
-    kwargs["chain_method"] = "sequential" if int(settings["cores"]) < 2 else "parallel"
+    from pymc.sampling.jax import sample_jax_nuts
+
     try:
-        return pm.sample(**kwargs)
+        return sample_jax_nuts(
+            draws=int(settings["draws"]),
+            tune=int(settings["tune"]),
+            chains=int(settings["chains"]),
+            target_accept=float(settings["target_accept"]),
+            random_seed=seed,
+            model=model,
+            progressbar=bool(settings["progress"]),
+            chain_method="vectorized",
+            compute_convergence_checks=False,
+            nuts_sampler="numpyro",
+        )
     except Exception as exc:  # noqa: BLE001 - report the backend failure in one line
         raise BayesNsumError(f"numpyro backend failed: {type(exc).__name__}: {exc}") from exc
 

@@ -1,51 +1,725 @@
-"""Self-contained HTML report of a fit (tables and embedded images; opens offline)."""
+"""Self-contained HTML report of a fit: one file, images embedded as PNG, opens offline.
+
+``write_report(results_dir)`` reads the files ``bayes-nsum fit`` wrote (summary.csv,
+diagnostics.json, provenance.json, posterior.nc, pre-processing logs, classical_estimates.csv and,
+if present, internal_consistency.csv) and writes ``report.html`` with: headline estimates,
+convergence diagnostics (failures flagged at the top), the data and its pre-processing, the model
+and every prior, posterior plots of sizes and prevalences, per-area intervals, posterior
+predictive checks (computed here and saved as ``ppc.csv`` when missing or older than the fit),
+internal consistency, and the software versions, spec and data hashes.
+
+Headline numbers are rounded to what their precision supports (:func:`headline`).
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import math
+import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from .errors import BayesNsumError
 from .io import write_text
 
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:auto;
+padding:0 1em 3em;color:#222;line-height:1.4}
+h1{border-bottom:2px solid #2c6fbb;padding-bottom:.2em}h2{margin-top:1.8em;color:#1d4f8a}
+.tbl{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+.tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
+.tbl th{background:#f3f6fa}.tbl td:first-child,.tbl th:first-child{text-align:left}
+.bad{color:#b00;font-weight:bold}tr.fail td{background:#fde8e8;color:#900}
+.banner{border:3px solid #b00;background:#fde8e8;padding:.6em 1em;margin:1em 0;font-size:1.05em}
+.ok{border:2px solid #2a7;background:#eaf8f0;padding:.4em 1em;margin:1em 0}
+.note{color:#555;font-size:.9em}.headline{font-size:1.15em;margin:.3em 0}
+img{max-width:100%;height:auto;display:block;margin:.6em 0}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.82em}
+nav a{margin-right:.8em;font-size:.9em}details{margin:.5em 0}
+"""
 
-def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda x: f"{x:,.4g}", border=0,
-                      classes="tbl", na_rep="")
+
+# ---------------------------------------------------------------------------------------------
+# rounding of headline numbers
+# ---------------------------------------------------------------------------------------------
 
 
-def write_report(results_dir: str | Path) -> Path:
-    """Write ``report.html`` in a results folder written by ``bayes-nsum fit``."""
+def _pow10(x: float) -> float:
+    return 10.0 ** math.floor(math.log10(abs(x)))
+
+
+def precision_step(lower: float, upper: float, estimate: float) -> float:
+    """Rounding step of an estimate and its interval: the place of the second significant
+    figure of the interval width (three significant figures of the estimate if the width is
+    zero or undefined)."""
+    width = float(upper) - float(lower)
+    if np.isfinite(width) and width > 0:
+        return _pow10(width) / 10
+    if np.isfinite(estimate) and estimate != 0:
+        return _pow10(estimate) / 100
+    return 1.0
+
+
+def round_to(x: float, step: float) -> str:
+    """``x`` rounded to a multiple of ``step`` (at least one significant figure of ``x`` is
+    kept), with thousands separators."""
+    if not np.isfinite(x):
+        return "n/a"
+    if x != 0:
+        step = min(step, _pow10(x))
+    value = round(x / step) * step
+    if step >= 1:
+        return f"{int(round(value)):,}"
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:,.{decimals}f}"
+
+
+def significant(x: float, digits: int = 2) -> str:
+    """``x`` to ``digits`` significant figures with thousands separators."""
+    if not np.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    return round_to(x, _pow10(x) / 10 ** (digits - 1))
+
+
+def _interval_label(prob: float, kind: str = "eti") -> str:
+    return f"{prob:.0%} {'HDI' if kind == 'hdi' else 'CrI'}"
+
+
+def headline(row: Mapping[str, Any], one_in_x: float | None = None, kind: str = "eti") -> str:
+    """One-line statement of a size: ``"34,000 (90% CrI 28,000 to 40,000); about 1 in 310"``.
+
+    Parameters
+    ----------
+    row : mapping
+        ``estimate``, ``lower``, ``upper`` and ``interval_prob`` (a ``summary.csv`` row of
+        quantity ``size``); may hold ``one_in_x`` too.
+    one_in_x : float, optional
+        Posterior median of "1 in X" (default: ``row["one_in_x"]`` if present).
+    kind : {"eti", "hdi"}
+        Interval kind, for the label (CrI = equal-tailed credible interval).
+
+    Notes
+    -----
+    The estimate and both bounds are rounded to the place of the second significant figure of
+    the interval width (so a width of 12,000 rounds to thousands); a bound smaller than that
+    keeps its first significant figure. "1 in X" is given to two significant figures.
+    """
+    est, lo, hi = (float(row[k]) for k in ("estimate", "lower", "upper"))
+    prob = float(row.get("interval_prob", 0.9))
+    step = precision_step(lo, hi, est)
+    text = (
+        f"{round_to(est, step)} ({_interval_label(prob, kind)} {round_to(lo, step)} to "
+        f"{round_to(hi, step)})"
+    )
+    if one_in_x is None and "one_in_x" in row:
+        one_in_x = row["one_in_x"]
+    if one_in_x is not None and np.isfinite(float(one_in_x)):
+        text += f"; about 1 in {significant(float(one_in_x))}"
+    return text
+
+
+def percent_headline(row: Mapping[str, Any], kind: str = "eti") -> str:
+    """A prevalence row as percentages with the same rounding rule as :func:`headline`."""
+    est, lo, hi = (100 * float(row[k]) for k in ("estimate", "lower", "upper"))
+    step = precision_step(lo, hi, est)
+    prob = float(row.get("interval_prob", 0.9))
+    return (
+        f"{round_to(est, step)}% ({_interval_label(prob, kind)} {round_to(lo, step)}% to "
+        f"{round_to(hi, step)}%)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return "" if np.isnan(x) else str(x)
+        ax = abs(x)
+        if ax != 0 and (ax >= 1e6 or ax < 1e-3):
+            return f"{x:.4g}"
+        if ax >= 100:
+            return f"{x:,.0f}"
+        return f"{x:.4g}"
+    if x is None:
+        return ""
+    return str(x)
+
+
+def _table(df: pd.DataFrame, row_class=None, max_rows: int | None = None) -> str:
+    """An HTML table (escaped); ``row_class(row) -> str`` styles rows."""
+    if max_rows is not None and len(df) > max_rows:
+        df = df.head(max_rows)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
+    body = []
+    for _, r in df.iterrows():
+        cls = row_class(r) if row_class else ""
+        cells = "".join(f"<td>{_esc(_fmt(v))}</td>" for v in r.to_numpy())
+        body.append(f"<tr class='{cls}'>{cells}</tr>" if cls else f"<tr>{cells}</tr>")
+    return (
+        f"<table class='tbl'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _img(fig, alt: str) -> str:
+    from .plots import figure_to_base64
+
+    data = figure_to_base64(fig)
+    return f"<img alt='{_esc(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if "area" in df.columns:
+        df["area"] = df["area"].fillna("").astype(str)
+    return df
+
+
+class _Page:
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.sections: list[tuple[str, str, list[str]]] = []
+        self.top: list[str] = []
+
+    def section(self, sid: str, title: str) -> list[str]:
+        parts: list[str] = []
+        self.sections.append((sid, title, parts))
+        return parts
+
+    def render(self) -> str:
+        nav = "".join(f"<a href='#{sid}'>{_esc(t)}</a>" for sid, t, _ in self.sections)
+        out = [
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+            f"<title>{_esc(self.title)}</title><style>{CSS}</style></head><body>",
+            f"<h1>{_esc(self.title)}</h1>",
+            *self.top,
+            f"<nav>{nav}</nav>",
+        ]
+        for sid, title, parts in self.sections:
+            out.append(f"<section id='{sid}'><h2>{_esc(title)}</h2>")
+            out.extend(parts)
+            out.append("</section>")
+        out.append("</body></html>")
+        return "\n".join(out)
+
+
+def _problem(parts: list[str], what: str, exc: Exception) -> None:
+    parts.append(f"<p class='bad'>{_esc(what)} could not be produced: {_esc(exc)}</p>")
+
+
+# ---------------------------------------------------------------------------------------------
+# sections
+# ---------------------------------------------------------------------------------------------
+
+
+def _diagnostics_section(parts: list[str], diag: dict) -> None:
+    rows = []
+    for c in diag.get("checks", []):
+        rows.append(
+            {
+                "check": c.get("check"),
+                "value": c.get("value"),
+                "threshold": c.get("threshold"),
+                "rule": c.get("direction"),
+                "passed": "yes" if c.get("passed") else "FAILED",
+                "worst parameters": ", ".join(str(w) for w in (c.get("worst") or [])[:5]),
+            }
+        )
+    df = pd.DataFrame(rows)
+    parts.append(_table(df, lambda r: "fail" if r["passed"] == "FAILED" else ""))
+    parts.append(
+        f"<p class='note'>{_fmt(diag.get('n_draws', ''))} posterior draws. R-hat is rank-"
+        "normalised; ESS bulk and tail must exceed the thresholds for every reported quantity; "
+        "any divergent transition fails the fit.</p>"
+    )
+
+
+def _estimates_section(parts, summary: pd.DataFrame, kind: str, d: Path) -> None:
+    nat = summary[summary["area"] == ""]
+    sizes = nat[nat["quantity"] == "size"]
+    for _, r in sizes.iterrows():
+        g = r["group"]
+        inv = nat[(nat["group"] == g) & (nat["quantity"] == "one_in_x")]
+        prev = nat[(nat["group"] == g) & (nat["quantity"] == "prevalence")]
+        text = headline(r, float(inv["estimate"].iloc[0]) if len(inv) else None, kind)
+        line = f"<p class='headline'><b>{_esc(g)}</b>: {_esc(text)}"
+        if len(prev):
+            line += f"; prevalence {_esc(percent_headline(prev.iloc[0], kind))}"
+        parts.append(line + "</p>")
+    parts.append(
+        "<p class='note'>Size in people: posterior median with the credible interval, rounded "
+        "to the second significant figure of the interval width. Prevalence is relative to "
+        'each group\'s denominator population; "1 in X" is its inverse.</p>'
+    )
+    main = nat[nat["quantity"].isin(["size", "prevalence", "one_in_x"])]
+    cols = [
+        c
+        for c in [
+            "group",
+            "quantity",
+            "estimate",
+            "mean",
+            "lower",
+            "upper",
+            "interval_prob",
+            "r_hat",
+            "ess_bulk",
+            "ess_tail",
+        ]
+        if c in main.columns
+    ]
+    parts.append(_table(main[cols]))
+    other = nat[~nat["quantity"].isin(["size", "prevalence", "one_in_x"])]
+    if len(other):
+        parts.append("<details><summary>Other parameters</summary>")
+        parts.append(_table(other[[c for c in cols if c in other.columns]]))
+        parts.append("</details>")
+    cpath = d / "classical_estimates.csv"
+    if cpath.is_file():
+        cl = _read_csv(cpath)
+        if "area" in cl.columns:
+            cl = cl[cl["area"] == ""]
+        parts.append("<h3>Classical baseline (Killworth scale-up)</h3>")
+        parts.append(_table(cl))
+    elif (d / "classical_estimates_error.json").is_file():
+        err = json.loads((d / "classical_estimates_error.json").read_text())
+        parts.append(
+            f"<p class='note'>Classical baseline not computed: {_esc(err.get('error'))}</p>"
+        )
+
+
+def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> None:
+    n_raw = prov.get("n_respondents_raw")
+    n = prov.get("n_respondents")
+    if tree is not None and "observed_data" in tree.children:
+        obs = tree["observed_data"].to_dataset()
+        y = obs["y"].transpose("respondent", "group")
+        n = y.sizes["respondent"]
+        rows = []
+        for g in y["group"].values:
+            col = y.sel(group=g).values.astype(float)
+            ok = col[~np.isnan(col)]
+            row = {
+                "group": str(g),
+                "type": "known" if str(g) in info_known else "hidden",
+                "mean answer": float(ok.mean()) if len(ok) else np.nan,
+                "share zero": float((ok == 0).mean()) if len(ok) else np.nan,
+                "90th percentile": float(np.quantile(ok, 0.9)) if len(ok) else np.nan,
+                "max": float(ok.max()) if len(ok) else np.nan,
+                "missing": int(np.isnan(col).sum()),
+            }
+            if "known_size" in obs:
+                row["known size"] = float(obs["known_size"].sel(group=g))
+            rows.append(row)
+        parts.append(_table(pd.DataFrame(rows)))
+    parts.append(
+        f"<p>{_fmt(n)} respondents analysed"
+        + (f" ({_fmt(n_raw)} in the survey before pre-processing)" if n_raw is not None else "")
+        + ". Answers are counts of people known in each group.</p>"
+    )
+    tp = ((prov.get("spec") or {}).get("data") or {}).get("total_population")
+    if tp is not None:
+        parts.append(f"<p>Frame population N = {_fmt(float(tp))}.</p>")
+    parts.append("<h3>Pre-processing</h3>")
+    steps = (prov.get("preprocess") or {}).get("steps") or []
+    if steps:
+        srows = [
+            {
+                "rule": s.get("rule"),
+                "settings": json.dumps(s.get("settings"), default=str),
+                "answers / respondents changed": sum((s.get("counts") or {}).values()),
+            }
+            for s in steps
+        ]
+        parts.append(_table(pd.DataFrame(srows)))
+    log = d / "preprocess_log.csv"
+    if log.is_file():
+        lg = pd.read_csv(log, keep_default_na=False)
+        changed = lg[lg["n_changed"] > 0] if "n_changed" in lg.columns else lg
+        if len(changed):
+            parts.append("<p>Changes per rule and group:</p>")
+            parts.append(_table(changed))
+        else:
+            parts.append("<p>No answer was changed by pre-processing.</p>")
+    ch = d / "preprocess_changes.csv"
+    if ch.is_file():
+        listing = pd.read_csv(ch, keep_default_na=False)
+        if len(listing):
+            parts.append(
+                f"<details><summary>Respondent-by-respondent listing ({len(listing):,} changes; "
+                "first 300 shown; full list in preprocess_changes.csv)</summary>"
+            )
+            parts.append(_table(listing, max_rows=300))
+            parts.append("</details>")
+    if not steps and not log.is_file():
+        parts.append("<p class='note'>No pre-processing record in this folder.</p>")
+
+
+def _prior_text(p: Any) -> str:
+    if not isinstance(p, Mapping):
+        return str(p)
+    dist = p.get("dist", "?")
+    if dist == "Fixed":
+        return f"fixed at {p.get('value'):g}"
+    inner = ", ".join(
+        f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+        for k, v in p.items()
+        if k != "dist"
+    )
+    return f"{dist}({inner})"
+
+
+def _model_section(parts, prov: dict, tree) -> None:
+    cfg = prov.get("model") or {}
+    name = cfg.get("model") or (tree.attrs.get("model") if tree is not None else None)
+    parts.append(
+        f"<p>Model: <b>{_esc(name)}</b>"
+        + (f"; prior set: {_esc(cfg.get('prior_set'))}" if cfg.get("prior_set") else "")
+        + "</p>"
+    )
+    if cfg.get("options"):
+        parts.append(
+            _table(
+                pd.DataFrame([{"option": k, "value": str(v)} for k, v in cfg["options"].items()])
+            )
+        )
+    rows = []
+    for param, value in (cfg.get("priors") or {}).items():
+        if isinstance(value, Mapping) and "dist" not in value:
+            for g, p in value.items():
+                rows.append({"parameter": param, "group": g, "prior": _prior_text(p)})
+        else:
+            rows.append({"parameter": param, "group": "(all)", "prior": _prior_text(value)})
+    if rows:
+        parts.append("<h3>Priors (every parameter)</h3>")
+        parts.append(_table(pd.DataFrame(rows)))
+        parts.append(
+            "<p class='note'>Transmission rates (tau) and degree ratios (delta) are not "
+            "identified by the data: their posteriors equal their priors and the sizes inherit "
+            "them.</p>"
+        )
+    else:
+        parts.append("<p class='note'>No model configuration recorded in the provenance.</p>")
+
+
+def _ppc_section(parts, d: Path, tree, n_rep: int, recompute: bool) -> pd.DataFrame | None:
+    from .plots import ppc_distribution_figure, ppc_statistics_figure
+    from .ppc import PPCUnavailable, write_ppc
+
+    path = d / "ppc.csv"
+    post = d / "posterior.nc"
+    table = None
+    if (
+        path.is_file()
+        and not recompute
+        and (not post.is_file() or path.stat().st_mtime >= post.stat().st_mtime)
+    ):
+        table = pd.read_csv(path)
+    elif tree is not None:
+        try:
+            table = write_ppc(d, n_rep=n_rep, tree=tree)
+        except PPCUnavailable as exc:
+            parts.append(
+                f"<p class='bad'>Posterior predictive checks not available: {_esc(exc)}</p>"
+            )
+            return None
+    if table is None:
+        parts.append("<p class='note'>No posterior draws (posterior.nc) in this folder.</p>")
+        return None
+    extreme = table[(table["p_value"] < 0.025) | (table["p_value"] > 0.975)]
+    parts.append(
+        "<p>Replicated surveys are drawn from the fitted model (one per posterior draw; new "
+        "respondents with degrees from the fitted degree distribution; top-coded like the data). "
+        "Each statistic of the observed answers is compared with its replicated distribution; "
+        "the p-value is P(replicated &gt; observed) + P(equal)/2: values near 0 or 1 show a "
+        "feature of the data the model does not reproduce.</p>"
+    )
+    if len(extreme):
+        parts.append(
+            f"<p class='bad'>{len(extreme)} of {len(table)} checks have p-values below 0.025 "
+            "or above 0.975:</p>"
+        )
+        parts.append(_table(extreme))
+    else:
+        parts.append("<p class='ok'>No predictive p-value below 0.025 or above 0.975.</p>")
+    parts.append(_img(ppc_statistics_figure(table), "posterior predictive checks"))
+    parts.append(_img(ppc_distribution_figure(table), "distribution of answers"))
+    parts.append("<details><summary>All checks (ppc.csv)</summary>")
+    parts.append(
+        _table(table, lambda r: "fail" if (r["p_value"] < 0.025 or r["p_value"] > 0.975) else "")
+    )
+    parts.append("</details>")
+    return table
+
+
+def _ic_section(parts, d: Path) -> None:
+    from .plots import internal_consistency_figure
+
+    table = pd.read_csv(d / "internal_consistency.csv")
+    meta = {}
+    if (d / "internal_consistency.json").is_file():
+        meta = json.loads((d / "internal_consistency.json").read_text())
+    method = meta.get("method") or ("bayesian" if "lower" in table.columns else "classical")
+    what = (
+        "Bayesian refit with each known group held out"
+        if method == "bayesian"
+        else "classical scale-up with each known group held out"
+    )
+    parts.append(f"<p>Method: {_esc(what)}.</p>")
+    summ = meta.get("summary")
+    if summ:
+        parts.append(_table(pd.DataFrame([summ])))
+    parts.append(_img(internal_consistency_figure(table), "internal consistency"))
+    parts.append(_table(table))
+
+
+def _area_section(parts, summary: pd.DataFrame) -> None:
+    from .plots import area_interval_figure
+
+    area_rows = summary[summary["area"] != ""]
+    for g in dict.fromkeys(area_rows["group"]):
+        rows = area_rows[area_rows["group"] == g]
+        q = "prevalence" if (rows["quantity"] == "prevalence").any() else "size"
+        sub = rows[rows["quantity"] == q]
+        if sub.empty:
+            continue
+        parts.append(f"<h3>{_esc(g)}</h3>")
+        parts.append(_img(area_interval_figure(sub, g, q), f"per-area {q} of {g}"))
+        parts.append(f"<details><summary>Per-area table ({len(sub)} areas)</summary>")
+        cols = [
+            c
+            for c in ["area", "quantity", "estimate", "lower", "upper", "r_hat", "ess_bulk"]
+            if c in sub.columns
+        ]
+        parts.append(_table(rows[rows["quantity"].isin(["size", "prevalence"])][cols]))
+        parts.append("</details>")
+
+
+def _provenance_section(parts, prov: dict, tree) -> None:
+    versions = prov.get("versions") or {}
+    if versions:
+        parts.append("<h3>Software versions</h3>")
+        parts.append(
+            _table(pd.DataFrame([{"package": k, "version": v} for k, v in versions.items()]))
+        )
+    keys = ["spec_path", "spec_hash", "data_hash", "raw_data_hash", "command", "created"]
+    rows = [{"item": k, "value": str(prov.get(k))} for k in keys if k in prov]
+    if tree is not None:
+        rows.append(
+            {
+                "item": "bayes_nsum version (fit)",
+                "value": str(tree.attrs.get("bayes_nsum_version", "")),
+            }
+        )
+    if rows:
+        parts.append("<h3>Identification</h3>")
+        parts.append(_table(pd.DataFrame(rows)))
+    if prov.get("sampler"):
+        parts.append("<h3>Sampler settings</h3>")
+        parts.append(
+            _table(
+                pd.DataFrame([{"setting": k, "value": str(v)} for k, v in prov["sampler"].items()])
+            )
+        )
+    if prov.get("timings"):
+        parts.append(
+            _table(
+                pd.DataFrame(
+                    [{"timing": k, "seconds": float(v)} for k, v in prov["timings"].items()]
+                )
+            )
+        )
+    if prov.get("spec"):
+        parts.append("<h3>Spec</h3>")
+        try:
+            import tomli_w
+
+            text = tomli_w.dumps(prov["spec"])
+        except (TypeError, ValueError):
+            text = json.dumps(prov["spec"], indent=1, default=str)
+        parts.append(f"<pre>{_esc(text)}</pre>")
+    if not prov:
+        parts.append("<p class='bad'>No provenance.json in this folder.</p>")
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------------------------
+
+
+def write_report(
+    results_dir: str | Path, ppc_draws: int = 200, recompute_ppc: bool = False
+) -> Path:
+    """Write ``report.html`` in a results folder written by ``bayes-nsum fit``.
+
+    Parameters
+    ----------
+    results_dir : path
+        The folder (needs summary.csv and diagnostics.json; the other files add sections).
+    ppc_draws : int
+        Replicated surveys for the predictive checks when ``ppc.csv`` is (re)computed.
+    recompute_ppc : bool
+        Recompute ``ppc.csv`` even if it is newer than ``posterior.nc``.
+
+    Returns
+    -------
+    Path
+        The report file.
+    """
+    from .ppc import load_tree
+
     d = Path(results_dir)
-    summary = pd.read_csv(d / "summary.csv", keep_default_na=False, na_values=[""])
+    if not d.is_dir():
+        raise BayesNsumError(f"results folder not found: {d}")
+    for name in ("summary.csv", "diagnostics.json"):
+        if not (d / name).is_file():
+            raise BayesNsumError(f"{d}: no {name}; is this a folder written by 'bayes-nsum fit'?")
+    summary = _read_csv(d / "summary.csv")
     diag = json.loads((d / "diagnostics.json").read_text())
-    prov = json.loads((d / "provenance.json").read_text()) if (d / "provenance.json").exists() \
-        else {}
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>bayes_nsum report</title>",
-             "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}"
-             ".tbl{border-collapse:collapse}.tbl td,.tbl th{padding:2px 8px;border-bottom:1px "
-             "solid #ddd}.bad{color:#b00;font-weight:bold}</style></head><body>",
-             "<h1>bayes_nsum report</h1>"]
+    prov = (
+        json.loads((d / "provenance.json").read_text()) if (d / "provenance.json").is_file() else {}
+    )
+    tree = load_tree(d) if (d / "posterior.nc").is_file() else None
+    cfg = prov.get("model") or {}
+    model_name = cfg.get("model") or (tree.attrs.get("model") if tree is not None else "?")
+    out_cfg = (prov.get("spec") or {}).get("output") or {}
+    kind = str(out_cfg.get("interval", "eti"))
+    prob = float(
+        out_cfg.get("interval_prob", summary["interval_prob"].iloc[0] if len(summary) else 0.9)
+    )
+    hidden = list(
+        cfg.get("hidden") or dict.fromkeys(summary.loc[summary["quantity"] == "size", "group"])
+    )
+
+    page = _Page(f"bayes_nsum report: {model_name} model")
+    page.top.append(
+        f"<p class='note'>Results folder: {_esc(d.resolve())}; report written "
+        f"{_esc(time.strftime('%Y-%m-%d %H:%M'))}.</p>"
+    )
     if not diag.get("passed", False):
-        parts.append("<p class='bad'>Convergence checks FAILED: do not report these numbers "
-                     "before fixing the fit.</p>")
-    parts.append("<h2>Estimates</h2>")
-    parts.append(_table(summary))
-    parts.append("<h2>Diagnostics</h2>")
-    parts.append(_table(pd.DataFrame(diag["checks"])))
-    model = prov.get("model", {})
-    if model:
-        parts.append("<h2>Model and priors</h2>")
-        parts.append(f"<p>Model: <b>{html.escape(str(model.get('model')))}</b></p>")
-        parts.append("<pre>" + html.escape(json.dumps(model.get("priors"), indent=1)) + "</pre>")
-    for name in ("preprocess_log.csv",):
-        if (d / name).exists():
-            parts.append("<h2>Pre-processing log</h2>")
-            parts.append(_table(pd.read_csv(d / name, keep_default_na=False)))
-    parts.append("<h2>Provenance</h2><pre>" +
-                 html.escape(json.dumps({k: v for k, v in prov.items() if k != "spec"},
-                                        indent=1, default=str)) + "</pre>")
-    parts.append("</body></html>")
-    return write_text("\n".join(parts), d / "report.html")
+        failed = [c["check"] for c in diag.get("checks", []) if not c.get("passed")]
+        advice = "".join(f"<li>{_esc(a)}</li>" for a in diag.get("advice", []))
+        page.top.append(
+            "<div class='banner'><b>CONVERGENCE CHECKS FAILED</b> "
+            f"({_esc(', '.join(failed))}): do not report these numbers before fixing the fit."
+            f"<ul>{advice}</ul></div>"
+        )
+    else:
+        page.top.append("<div class='ok'>All convergence checks passed.</div>")
+
+    _estimates_section(page.section("estimates", "Estimates"), summary, kind, d)
+
+    parts = page.section("diagnostics", "Convergence diagnostics")
+    _diagnostics_section(parts, diag)
+
+    parts = page.section("posteriors", "Posterior distributions")
+    if tree is not None and "posterior" in tree.children and hidden:
+        from .plots import posterior_figure
+
+        try:
+            post = tree["posterior"].to_dataset()
+            parts.append(
+                _img(
+                    posterior_figure(post, hidden, prob, summary),
+                    "posterior distributions of sizes and prevalences",
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            _problem(parts, "The posterior plot", exc)
+    else:
+        parts.append("<p class='note'>No posterior draws (posterior.nc) in this folder.</p>")
+
+    if (summary["area"] != "").any():
+        _area_section(page.section("areas", "Per-area estimates"), summary)
+
+    parts = page.section("ppc", "Posterior predictive checks")
+    try:
+        _ppc_section(parts, d, tree, ppc_draws, recompute_ppc)
+    except (BayesNsumError, KeyError, ValueError) as exc:
+        _problem(parts, "The predictive checks", exc)
+
+    if (d / "internal_consistency.csv").is_file():
+        parts = page.section("consistency", "Internal consistency")
+        try:
+            _ic_section(parts, d)
+        except (KeyError, ValueError) as exc:
+            _problem(parts, "The internal-consistency section", exc)
+
+    _data_section(
+        page.section("data", "Data and pre-processing"), tree, prov, list(cfg.get("known") or []), d
+    )
+    _model_section(page.section("model", "Model and priors"), prov, tree)
+    _provenance_section(page.section("provenance", "Software, spec and data"), prov, tree)
+    return write_text(page.render(), d / "report.html")
+
+
+def comparison_html(comp) -> str:
+    """Self-contained HTML page of a :class:`~bayes_nsum.compare.Comparison`."""
+    from .plots import comparison_figure, internal_consistency_figure
+
+    page = _Page("bayes_nsum model comparison")
+    t = comp.table
+    if not t["converged"].all():
+        bad = ", ".join(t.loc[~t["converged"], "model"])
+        page.top.append(
+            f"<div class='banner'><b>Fits that failed their convergence checks:</b> "
+            f"{_esc(bad)}. Their LOO values are not trustworthy.</div>"
+        )
+    if (t["n_bad_k"] > 0).any():
+        page.top.append(
+            "<div class='banner'>Some respondents have high Pareto k: the LOO "
+            "estimate is unreliable for them (see the table).</div>"
+        )
+    parts = page.section("ranking", "Ranking by PSIS-LOO")
+    parts.append(_table(t))
+    parts.append(_img(comparison_figure(t), "model comparison"))
+    parts.append(
+        "<p class='note'>elpd_loo: expected log predictive density of a new respondent's answers "
+        "(degree integrated out), estimated by Pareto-smoothed importance sampling; elpd_diff "
+        "and dse: difference from the best model and its standard error. ic_*: internal "
+        "consistency (each known group held out).</p>"
+    )
+    for note in comp.notes:
+        parts.append(f"<p class='note'>{_esc(note)}</p>")
+    if comp.ic:
+        parts = page.section("consistency", "Internal consistency per model")
+        for name, table in comp.ic.items():
+            parts.append(f"<h3>{_esc(name)}</h3>")
+            parts.append(
+                _img(
+                    internal_consistency_figure(table, f"Internal consistency: {name}"),
+                    f"internal consistency of {name}",
+                )
+            )
+            parts.append(_table(table))
+    return page.render()
+
+
+__all__ = [
+    "write_report",
+    "headline",
+    "percent_headline",
+    "precision_step",
+    "round_to",
+    "significant",
+    "comparison_html",
+]

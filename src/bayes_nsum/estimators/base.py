@@ -134,6 +134,16 @@ class NSUMModel(ABC):
         }
 
     # -- derived quantities ---------------------------------------------------------------
+    @staticmethod
+    def _constant_draws(post: xr.Dataset, value: float) -> xr.DataArray:
+        """A fixed parameter as draws shaped like the posterior's (chain, draw)."""
+        dims = tuple(d for d in ("chain", "draw") if d in post.sizes)
+        return xr.DataArray(
+            np.full(tuple(post.sizes[d] for d in dims), float(value)),
+            dims=dims,
+            coords={d: post[d].values for d in dims if d in post.coords},
+        )
+
     def _hidden_outputs(self, post: xr.Dataset, log_prev: xr.DataArray) -> xr.Dataset:
         """Add ``size``, ``prevalence`` and ``one_in_x`` per hidden group from log N_H / N."""
         d = self.data

@@ -21,9 +21,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytensor.tensor as pt
+from pytensor.gradient import disconnected_grad
 from scipy.special import gammaln
 
-GH_NODES, GH_WEIGHTS = np.polynomial.hermite.hermgauss(24)
+GH_NODES, GH_WEIGHTS = np.polynomial.hermite.hermgauss(64)
 NEWTON_STEPS = 12
 
 
@@ -154,11 +155,14 @@ def log_marginal_poisson_degree(s, rate_sum, mu, sigma, kind: str):
 
     * gamma degree (shape a, rate b): closed form
       :math:`\log\Gamma(a+s) - \log\Gamma(a) + a\log b - (a+s)\log(b+R)`;
-    * log-normal degree: adaptive Gauss-Hermite quadrature (24 nodes) around the mode of the
+    * log-normal degree: adaptive Gauss-Hermite quadrature (64 nodes) around the mode of the
       integrand in :math:`x=\log d`, found by Newton steps started to the right of the mode
       (the derivative is concave, so the iteration then converges monotonically). The
-      relative error is below 1e-8 over the range of answers seen in NSUM surveys (checked in
-      the tests against numerical integration).
+      relative error is below 1e-7 for :math:`\mu \in [3, 8]`, :math:`\sigma \in [0.25, 2]`,
+      :math:`R \in [10^{-6}, 3]` and :math:`s \le 1000` (checked in the tests against
+      numerical integration). Fewer nodes are not enough for wide degree distributions: with
+      24 nodes the error reaches 2e-5 at :math:`\sigma = 2`, where the integrand is a
+      Gaussian cut off on one side by :math:`e^{-dR}`.
     """
     if kind == "gamma":
         a, b = gamma_shape_rate(mu, sigma)
@@ -172,7 +176,13 @@ def log_marginal_poisson_degree(s, rate_sum, mu, sigma, kind: str):
         grad = s - ex - (x - mu) / s2
         hess = -ex - 1 / s2
         x = x - grad / hess
-    scale = 1 / pt.sqrt(rate_sum * pt.exp(x) + 1 / s2)
+    # The centre and scale only place the nodes: the quadrature is (to its accuracy) the same
+    # for any nearby choice, so gradients do not flow through the Newton steps. Differentiating
+    # at fixed nodes gives the quadrature of the derivative of the integrand, as accurate as
+    # the value; differentiating through 12 unrolled Newton steps made PyTensor's graph
+    # rewrites of the gradient take about a minute.
+    x = disconnected_grad(x)
+    scale = disconnected_grad(1 / pt.sqrt(rate_sum * pt.exp(x) + 1 / s2))
     nodes = x[..., None] + np.sqrt(2) * scale[..., None] * GH_NODES
     h = (
         s[..., None] * nodes

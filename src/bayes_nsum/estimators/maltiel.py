@@ -201,7 +201,7 @@ class MaltielModel(NSUMModel):
             if key in post:
                 vals.append(post[key])
             else:
-                vals.append(xr.full_like(post["mu"], self.priors[name][h].params["value"]))
+                vals.append(self._constant_draws(post, self.priors[name][h].params["value"]))
         return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
 
     def _derive(self, post: xr.Dataset) -> xr.Dataset:

@@ -83,7 +83,7 @@ class OverdispersedModel(NSUMModel):
             vals.append(
                 post[key]
                 if key in post
-                else xr.full_like(post["mu_beta"], self.priors[name][h].params["value"])
+                else self._constant_draws(post, self.priors[name][h].params["value"])
             )
         return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
 

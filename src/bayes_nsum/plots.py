@@ -1,0 +1,276 @@
+"""Figures of the report: predictive checks, posteriors, per-area intervals, internal consistency
+and model comparison.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without ``pyplot`` (no global
+state, no display needed); :func:`figure_to_base64` turns one into a PNG for embedding in HTML.
+Every axis is labelled with its quantity and unit.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+OBS_COLOR = "#c0392b"
+REP_COLOR = "#2c6fbb"
+EXTREME_P = 0.025
+
+STAT_LABELS = {
+    "mean": "mean answer (people known)",
+    "sd": "standard deviation of answers (people known)",
+    "share_zero": "share of respondents answering 0",
+    "p90": "90th percentile of answers (people known)",
+}
+
+
+def figure_to_base64(fig: Figure, dpi: int = 100) -> str:
+    """PNG of a figure, base64-encoded (for ``<img src="data:image/png;base64,...">``)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _thousands(x, _pos=None) -> str:
+    if x == 0:
+        return "0"
+    ax = abs(x)
+    if ax >= 1e6:
+        return f"{x / 1e6:g}M"
+    if ax >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
+def _percent(x, _pos=None) -> str:
+    return f"{100 * x:.3g}%"
+
+
+def ppc_statistics_figure(ppc: pd.DataFrame, statistics=tuple(STAT_LABELS)) -> Figure:
+    """Observed statistic (red cross) against its replicated distribution (blue interval and
+    dot), one panel per statistic, one row per group. Groups whose predictive p-value is below
+    0.025 or above 0.975 are marked with an asterisk."""
+    stats = [s for s in statistics if s in set(ppc["statistic"])]
+    groups = list(dict.fromkeys(ppc["group"]))
+    fig = Figure(figsize=(4.2 * max(len(stats), 1), 0.9 + 0.32 * len(groups)))
+    axes = fig.subplots(1, max(len(stats), 1), sharey=True, squeeze=False)[0]
+    ypos = np.arange(len(groups))[::-1]
+    for ax, stat in zip(axes, stats, strict=False):
+        sub = ppc[ppc["statistic"] == stat].set_index("group").reindex(groups)
+        ax.hlines(
+            ypos,
+            sub["lower"],
+            sub["upper"],
+            color=REP_COLOR,
+            lw=3,
+            alpha=0.6,
+            label="replicated (interval)",
+        )
+        ax.plot(sub["replicated_mean"], ypos, "o", color=REP_COLOR, ms=4, label="replicated mean")
+        ax.plot(sub["observed"], ypos, "x", color=OBS_COLOR, ms=7, mew=2, label="observed")
+        ax.set_xlabel(STAT_LABELS.get(stat, stat))
+        ax.grid(axis="x", alpha=0.3)
+        if stat == "share_zero":
+            ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+    labels = []
+    for g in groups:
+        p = ppc[(ppc["group"] == g) & ppc["statistic"].isin(stats)]["p_value"]
+        flag = bool(((p < EXTREME_P) | (p > 1 - EXTREME_P)).any())
+        labels.append(f"{g} *" if flag else g)
+    axes[0].set_yticks(ypos, labels)
+    axes[0].set_ylabel("group (* = a p-value below 0.025 or above 0.975)")
+    axes[0].legend(loc="lower left", bbox_to_anchor=(0, 1.01), ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(
+        "Posterior predictive checks: observed versus replicated surveys",
+        y=1.0 + 0.35 / max(len(groups), 1),
+    )
+    return fig
+
+
+def ppc_distribution_figure(ppc: pd.DataFrame, max_cols: int = 4) -> Figure:
+    """Distribution of answers per group: observed share of respondents in each answer bin
+    (red) and the replicated interval and mean (blue)."""
+    dist = ppc[ppc["statistic"].str.startswith("dist:")]
+    groups = list(dict.fromkeys(dist["group"]))
+    ncol = min(max_cols, max(len(groups), 1))
+    nrow = max(math.ceil(len(groups) / ncol), 1)
+    fig = Figure(figsize=(3.3 * ncol, 2.6 * nrow + 0.4))
+    axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False).ravel())
+    for ax, g in zip(axes, groups, strict=False):
+        sub = dist[dist["group"] == g]
+        bins = [s.split(":", 1)[1] for s in sub["statistic"]]
+        x = np.arange(len(bins))
+        ax.bar(x, sub["observed"], color=OBS_COLOR, alpha=0.45, label="observed")
+        err = np.vstack(
+            [sub["replicated_mean"] - sub["lower"], sub["upper"] - sub["replicated_mean"]]
+        )
+        ax.errorbar(
+            x,
+            sub["replicated_mean"],
+            yerr=np.clip(err, 0, None),
+            fmt="o",
+            ms=3,
+            color=REP_COLOR,
+            label="replicated",
+        )
+        ax.set_xticks(x, bins, fontsize=7)
+        ax.set_title(g, fontsize=9)
+        ax.set_xlabel("answer (people known)", fontsize=8)
+        ax.set_ylabel("share of respondents", fontsize=8)
+        ax.yaxis.set_major_formatter(FuncFormatter(_percent))
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    if groups:
+        axes[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def posterior_figure(
+    posterior, hidden: list[str], prob: float = 0.9, summary: pd.DataFrame | None = None
+) -> Figure:
+    """Histograms of the posterior draws of each hidden group's national size and prevalence,
+    with the posterior median (solid) and the interval bounds (dashed) from ``summary`` when
+    given (else the equal-tailed interval of the draws)."""
+    quantities = [q for q in ("size", "prevalence") if q in posterior]
+    fig = Figure(figsize=(4.6 * max(len(quantities), 1), 2.4 * max(len(hidden), 1) + 0.3))
+    axes = fig.subplots(max(len(hidden), 1), max(len(quantities), 1), squeeze=False)
+    for i, h in enumerate(hidden):
+        for j, q in enumerate(quantities):
+            ax = axes[i, j]
+            da = posterior[q]
+            if "hidden" in da.dims:
+                da = da.sel(hidden=h)
+            x = np.asarray(da.values, float).ravel()
+            ax.hist(x, bins=50, color=REP_COLOR, alpha=0.6)
+            row = None
+            if summary is not None:
+                m = summary[
+                    (summary["group"] == h)
+                    & (summary["quantity"] == q)
+                    & (summary["area"].fillna("") == "")
+                ]
+                row = m.iloc[0] if len(m) else None
+            if row is not None:
+                med, lo, hi = float(row["estimate"]), float(row["lower"]), float(row["upper"])
+            else:
+                tail = (1 - prob) / 2
+                med = float(np.median(x))
+                lo, hi = (float(v) for v in np.quantile(x, [tail, 1 - tail]))
+            ax.axvline(med, color="k", lw=1.5)
+            for v in (lo, hi):
+                ax.axvline(v, color="k", lw=1, ls="--")
+            if q == "size":
+                ax.set_xlabel(f"{h}: size (people)")
+                ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+            else:
+                ax.set_xlabel(f"{h}: prevalence (% of denominator population)")
+                ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+            ax.set_ylabel("posterior draws (count)")
+            ax.set_yticks([])
+    fig.suptitle(f"Posterior distributions (line: median; dashed: {prob:.0%} interval)")
+    fig.tight_layout()
+    return fig
+
+
+def area_interval_figure(rows: pd.DataFrame, group: str, quantity: str = "prevalence") -> Figure:
+    """Per-area estimates of one hidden group, sorted, with their intervals (summary rows)."""
+    sub = rows.sort_values("estimate").reset_index(drop=True)
+    n = len(sub)
+    fig = Figure(figsize=(7.5, min(2.0 + 0.12 * n, 14)))
+    ax = fig.subplots()
+    y = np.arange(n)
+    ax.hlines(y, sub["lower"], sub["upper"], color=REP_COLOR, lw=1.5, alpha=0.7)
+    ax.plot(sub["estimate"], y, "o", color="k", ms=2.5)
+    prob = float(sub["interval_prob"].iloc[0]) if "interval_prob" in sub and n else 0.9
+    if quantity == "prevalence":
+        ax.set_xlabel(f"{group}: prevalence (% of the area's denominator population)")
+        ax.xaxis.set_major_formatter(FuncFormatter(_percent))
+    elif quantity == "size":
+        ax.set_xlabel(f"{group}: size (people)")
+        ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    else:
+        ax.set_xlabel(f"{group}: {quantity}")
+    ax.set_ylabel(f"area (sorted by estimate; {n} areas)")
+    if n <= 60:
+        ax.set_yticks(y, sub["area"].astype(str), fontsize=6)
+    else:
+        ax.set_yticks([])
+    ax.set_title(f"Per-area posterior medians and {prob:.0%} intervals")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def internal_consistency_figure(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """Held-out estimates of the known groups against their true sizes (log scales), with the
+    intervals when the table has ``lower``/``upper``; the diagonal is perfect agreement."""
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
+    t = table.dropna(subset=["true_size", "estimate"])
+    x, y = t["true_size"].to_numpy(float), t["estimate"].to_numpy(float)
+    if {"lower", "upper"} <= set(t.columns) and t[["lower", "upper"]].notna().all().all():
+        err = np.vstack([y - t["lower"].to_numpy(float), t["upper"].to_numpy(float) - y])
+        ax.errorbar(
+            x,
+            y,
+            yerr=np.clip(err, 0, None),
+            fmt="o",
+            color=REP_COLOR,
+            ms=4,
+            capsize=2,
+            label="held-out estimate and interval",
+        )
+    else:
+        ax.plot(x, y, "o", color=REP_COLOR, ms=4, label="held-out estimate")
+    pos = np.concatenate([x[x > 0], y[y > 0]])
+    if len(pos):
+        lo, hi = pos.min() / 1.5, pos.max() * 1.5
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="estimate = true size")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    for xi, yi, g in zip(x, y, t["group"], strict=True):
+        ax.annotate(str(g), (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel("true size of the known group (people)")
+    ax.set_ylabel("estimate with the group held out (people)")
+    ax.set_title(title or "Internal consistency: each known group held out in turn")
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig
+
+
+def comparison_figure(table: pd.DataFrame) -> Figure:
+    """ELPD (PSIS-LOO) of each model with its standard error, best at the top."""
+    t = table.sort_values("rank")
+    fig = Figure(figsize=(6.5, 1.2 + 0.45 * len(t)))
+    ax = fig.subplots()
+    y = np.arange(len(t))[::-1]
+    ax.errorbar(
+        t["elpd_loo"], y, xerr=t["se"], fmt="o", color=REP_COLOR, capsize=3, label="ELPD ± 1 SE"
+    )
+    ax.set_yticks(y, t["model"])
+    ax.set_xlabel(
+        "expected log predictive density, PSIS-LOO (log-probability units; higher is better)"
+    )
+    ax.set_ylabel("model")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = [
+    "figure_to_base64",
+    "ppc_statistics_figure",
+    "ppc_distribution_figure",
+    "posterior_figure",
+    "area_interval_figure",
+    "internal_consistency_figure",
+    "comparison_figure",
+]
