@@ -23,7 +23,7 @@ BENCH_LABEL="$L" timeout 140 taskset -c 0,1 python3 benchmarks/speed.py --models
 (
 BENCH_LABEL="H200 GPU (JAX/NumPyro, host cores 14-15)" timeout 200 taskset -c 14,15 python3 benchmarks/speed.py --models combined --n 1000,100000 --backends numpyro --out $B/gpu
 if [ -f benchmarks/pooled_speed.py ]; then
-  BENCH_LABEL="H200 host pinned to 2 cores (taskset -c 14,15)" timeout 250 taskset -c 14,15 python3 benchmarks/pooled_speed.py --out $B/pooled
+  BENCH_LABEL="H200 host pinned to 2 cores (taskset -c 14,15)" timeout 330 taskset -c 14,15 python3 benchmarks/pooled_speed.py --per-area 30,100 --out $B/pooled
 fi
 ) > $B/laneB.log 2>&1 &
 sleep 5

@@ -74,7 +74,9 @@ def _cli_options() -> str:
     try:
         parser = build_parser()
         subs = next(
-            a for a in parser._actions if isinstance(a, argparse._SubParsersAction)  # noqa: SLF001
+            a
+            for a in parser._actions
+            if isinstance(a, argparse._SubParsersAction)  # noqa: SLF001
         )
         out = []
         for name, sub in subs.choices.items():

@@ -33,7 +33,7 @@ def setup_cell(tag: str, seed: int = 20240521) -> tuple[str, str]:
     """Imports, fast mode, sampler settings, repository root and a temporary output folder."""
     return (
         "code",
-        f'''\
+        f"""\
 import os
 import tempfile
 import warnings
@@ -62,7 +62,7 @@ ROOT = next(
 )
 OUT = Path(tempfile.mkdtemp(prefix="bayes_nsum_{tag}_"))
 print(f"fast mode: {{FAST}}; sampler: {{SAMPLER}}")
-print(f"repository: {{ROOT}}; results written to {{OUT}}")''',
+print(f"repository: {{ROOT}}; results written to {{OUT}}")""",
     )
 
 
@@ -103,7 +103,10 @@ degree model; the two side by side.""",
     ),
     setup_cell("nb01"),
     fmt_cell(),
-    ("md", "## The data and its pre-processing\n\nThe example analysis is a spec (`bayes_nsum.demo.demo_spec`, the same as `models/rwanda_example.toml`)."),
+    (
+        "md",
+        "## The data and its pre-processing\n\nThe example analysis is a spec (`bayes_nsum.demo.demo_spec`, the same as `models/rwanda_example.toml`).",
+    ),
     (
         "code",
         """\
@@ -390,6 +393,8 @@ errors""",
     (
         "code",
         """\
+from matplotlib.ticker import NullFormatter
+
 fig, axes = plt.subplots(1, len(ard.hidden), figsize=(5 * len(ard.hidden), 4.5), squeeze=False)
 for ax, g in zip(axes[0], ard.hidden):
     t = truth_area.loc[areas, g]
@@ -403,7 +408,10 @@ for ax, g in zip(axes[0], ard.hidden):
     ax.set_yscale("log")
     ax.set_xlabel(f"true prevalence of {g} in the area (share of its denominator)")
     ax.set_ylabel("estimated prevalence (share of its denominator)")
-    ax.set_title(f"{g}: {int((~shown).sum())} areas with a Killworth estimate of 0 not shown", fontsize=9)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())
+    n_zero = int((~shown).sum())
+    ax.set_title(g + (f" ({n_zero} areas with a Killworth estimate of 0 not shown)" if n_zero else ""), fontsize=9)
     ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()""",
@@ -447,14 +455,18 @@ COMPARING_PRIORS = [
 # Comparing priors for a methodology paper
 
 A methods paper has to show which conclusions depend on the priors. Here the same analysis of the
-bundled survey is fitted under each prior set in `models/priors/`, and under the default priors
-of the model. Two kinds of parameters behave differently:
+bundled survey is fitted under each prior set in `models/priors/` with
+`bayes_nsum.sweep.compare_priors` (the function behind `bayes-nsum compare-priors`), which also
+runs two prior checks for every set:
 
-* parameters the answers **inform** (network-size distribution, visible prevalences) should
-  barely move between reasonable prior sets;
-* parameters the answers **cannot inform** (the transmission rate) keep their prior, and the
-  estimated sizes inherit it.
+* a **prior predictive check**: what each set implies about a survey *before* seeing the data,
+  set beside the statistics of the real survey;
+* **power-scaling sensitivity** (Kallioinen et al. 2024): how much each posterior quantity moves
+  when the prior, or the likelihood, is made slightly stronger or weaker.
 
+Two kinds of parameters should behave differently. Those the answers **inform** (network-size
+distribution, visible prevalences) should barely move between reasonable sets; those the answers
+**cannot inform** (the transmission rate) keep their prior, and the estimated sizes inherit it.
 The comparison uses the fast `transmission` model, whose likelihood integrates the network sizes
 out.""",
     ),
@@ -463,12 +475,11 @@ out.""",
     (
         "code",
         """\
-from bayes_nsum.analysis import build_model, prepare
 from bayes_nsum.priors import available_prior_sets, load_prior_set
 from bayes_nsum.spec import Spec
+from bayes_nsum.sweep import SyncExecutor, compare_priors
 
-base = Spec.from_file(ROOT / "models" / "rwanda_example.toml")
-spec = base.with_value("model.name", "transmission")
+spec = Spec.from_file(ROOT / "models" / "rwanda_example.toml").with_value("model.name", "transmission")
 prior_dir = ROOT / "models" / "priors"
 sets = available_prior_sets([prior_dir])
 print(f"prior sets found: {', '.join(sets)}")
@@ -479,61 +490,93 @@ for name in sets:
     (
         "code",
         """\
-prep = prepare(spec)
-runs = {}
-for name in sets or [None]:  # the model's default priors only if there is no prior set
-    label = name or "model defaults"
-    try:
-        model = build_model(prep, prior_set=name)
-    except Exception as exc:  # a set written for another model may not fit this one
-        print(f"{label}: skipped ({type(exc).__name__}: {exc})")
-        continue
-    result = model.fit(**SAMPLER)
-    diag = result.diagnostics(prep.spec.diagnostics)
-    runs[label] = (model, result, diag)
-    print(f"{label}: fitted in {result.timings['sample_s']:.1f} s; checks passed: {diag['passed']}")""",
+cmp = compare_priors(
+    spec,
+    sets,
+    out=OUT / "compare_priors",
+    executor=SyncExecutor(),  # fits one after the other in this process (no Dask cluster)
+    sampler={k: SAMPLER[k] for k in ("draws", "tune", "chains", "seed", "cores", "progress")},
+    prior_predictive_draws=200 if FAST else 1000,
+)
+# compare_priors switches matplotlib to the file-only Agg backend: show figures inline again
+%matplotlib inline
+for note in cmp.notes:
+    print("note:", note)
+runs = cmp.table.drop_duplicates("prior_set").set_index("prior_set")
+for name, r in runs.iterrows():
+    print(f"{name}: {r.status}; convergence checks passed: {r.converged} (largest R-hat {r.max_r_hat:.3f})")""",
     ),
-    ("md", "## What moved and what did not"),
+    (
+        "md",
+        """\
+## Before the data: prior predictive checks
+
+For each set, the distribution of simple statistics of simulated surveys (median network size,
+mean answer and share of zero answers per group) and where the real survey falls in it
+(`observed_percentile`): a percentile near either end means the set gives almost no weight to
+surveys like this one.""",
+    ),
     (
         "code",
         """\
+pp = cmp.prior_predictive
+deg = pp[pp.quantity == "median_degree"].set_index("prior_set")
+for name, r in deg.iterrows():
+    print(
+        f"{name}: prior predictive median network size between {r.q05:,.0f} and {r.q95:,.0f} "
+        f"(5th-95th percentile); the survey's {r.observed:,.0f} sits at percentile {r.observed_percentile:.0f}"
+    )
+extreme = pp[(pp.observed_percentile < 1) | (pp.observed_percentile > 99)]
+print(f"{len(extreme)} statistic(s) of the survey outside the 1st-99th percentile of a prior set")
+extreme[["prior_set", "quantity", "group", "q05", "q95", "observed", "observed_percentile"]]""",
+    ),
+    ("md", "## After the data: what moved and what did not"),
+    (
+        "code",
+        """\
+from bayes_nsum.result import load_result
+
+posteriors = {
+    name: load_result(cmp.out / "scenarios" / r.scenario).posterior
+    for name, r in runs.iterrows()
+    if r.status == "complete"
+}
 rows = []
-for label, (model, result, diag) in runs.items():
-    post = result.posterior
-    for g in prep.ard.hidden:
+for name, post in posteriors.items():
+    for g in post["size"].hidden.values:
         rows.append({
-            "prior": label,
+            "prior_set": name,
             "group": g,
+            "mu": float(post["mu"].median()),
             "visible_prevalence": float(np.exp(post["log_visible"].sel(hidden=g)).median()),
             "tau": float(post["tau"].sel(hidden=g).median()),
             "size": float(post["size"].sel(hidden=g).median()),
         })
-    rows.append({"prior": label, "group": "(all)", "mean_log_degree": float(post["mu"].median())})
 table = pd.DataFrame(rows)
-spread = table.dropna(subset=["size"]).groupby("group").agg(
+mu = table.drop_duplicates("prior_set").mu
+print(f"posterior median of mu (mean log network size): from {mu.min():.3f} to {mu.max():.3f} across sets")
+spread = table.groupby("group").agg(
     visible_min=("visible_prevalence", "min"), visible_max=("visible_prevalence", "max"),
     size_min=("size", "min"), size_max=("size", "max"),
 )
-spread["visible_ratio"] = spread.visible_max / spread.visible_min
-spread["size_ratio"] = spread.size_max / spread.size_min
 for g, r in spread.iterrows():
     print(
-        f"{g}: across prior sets the posterior median visible prevalence varies by a factor "
-        f"{r.visible_ratio:.2f}, the size by a factor {r.size_ratio:.2f}"
+        f"{g}: across sets the posterior median visible prevalence varies by a factor "
+        f"{r.visible_max / r.visible_min:.2f}, the size by a factor {r.size_max / r.size_min:.2f}"
     )
-table.pivot(index="group", columns="prior", values="size").dropna()""",
+sizes = cmp.table[(cmp.table.quantity == "size") & (cmp.table.area.fillna("") == "")]
+sizes.pivot(index="group", columns="prior_set", values="estimate")""",
     ),
     (
         "code",
         """\
-group = prep.ard.hidden[0]
+group = str(table.group.iloc[0])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for label, (model, result, diag) in runs.items():
-    post = result.posterior
+for name, post in posteriors.items():
     tau_post = post["tau"].sel(hidden=group).values.ravel()
     size_post = post["size"].sel(hidden=group).values.ravel()
-    axes[0].hist(tau_post, bins=30, density=True, histtype="step", lw=1.5, label=label)
-    axes[1].hist(np.log10(size_post), bins=30, density=True, histtype="step", lw=1.5, label=label)
+    axes[0].hist(tau_post, bins=30, density=True, histtype="step", lw=1.5, label=name)
+    axes[1].hist(np.log10(size_post), bins=30, density=True, histtype="step", lw=1.5, label=name)
 axes[0].set_xlabel(f"transmission rate tau of {group} (share of contacts aware, 0-1)")
 axes[0].set_ylabel("posterior density (per unit of tau)")
 axes[1].set_xlabel(f"log10 of the size of {group} (log10 people)")
@@ -541,6 +584,25 @@ axes[1].set_ylabel("posterior density (per log10 unit)")
 axes[0].legend(fontsize=8)
 plt.tight_layout()
 plt.show()""",
+    ),
+    (
+        "md",
+        """\
+## Which quantities are driven by the prior? Power-scaling sensitivity
+
+A quantity is flagged when its posterior reacts to scaling the prior but not to scaling the
+likelihood (*strong prior / weak likelihood*), or to both (*prior-data conflict*).""",
+    ),
+    (
+        "code",
+        """\
+sens = cmp.sensitivity
+if len(sens):
+    flagged = sens[sens.diagnosis.isin(["prior-data conflict", "strong prior / weak likelihood"])]
+    for (name, diagnosis), grp in flagged.groupby(["prior_set", "diagnosis"]):
+        print(f"{name}: {diagnosis}: {', '.join(sorted(set(grp.variable)))}")
+    print(f"{len(flagged)} of {len(sens)} quantity-set pairs flagged")
+sens.head(12)""",
     ),
     (
         "md",
@@ -657,16 +719,20 @@ print(
     f"Largest influence: dropping {most.index[0]!r} changes the hidden estimates by "
     f"{most.iloc[0]:.1%} on average; the median over known groups is {most.median():.1%}."
 )
+between = float((drop.max(axis=1) - drop.min(axis=1)).max())
+print(
+    f"The change differs between hidden groups by at most {100 * between:.2g} percentage points: "
+    "dropping a known group rescales every respondent's estimated network size, and with it every "
+    "hidden estimate alike."
+)
 
 fig, ax = plt.subplots(figsize=(7, 6))
 order = most.index[::-1]
-for j, g in enumerate(hidden):
-    ax.plot(100 * drop.loc[order, g], np.arange(len(order)), "o", label=g, alpha=0.8)
+ax.barh(np.arange(len(order)), 100 * drop.loc[order].mean(axis=1), color="#4477aa")
 ax.axvline(0, color="k", lw=0.8)
 ax.set_yticks(np.arange(len(order)), order, fontsize=7)
-ax.set_xlabel("change of the Killworth estimate when the group is dropped (%)")
+ax.set_xlabel("change of the Killworth estimates when the group is dropped (%, mean over hidden groups)")
 ax.set_ylabel("known group left out")
-ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()""",
     ),
@@ -718,8 +784,8 @@ for g in hidden:
 ax.set_xscale("log")
 ax.set_yscale("log")
 ax.set_xlabel("top-code of the known-group answers (contacts, log scale)")
-ax.set_ylabel("Killworth estimate (people, log scale)")
-ax.legend(fontsize=8)
+ax.set_ylabel(f"Killworth estimate (people, log scale; {base.interval_prob:.0%} interval)")
+ax.legend(fontsize=8, loc="center right")
 plt.tight_layout()
 plt.show()""",
     ),
@@ -793,17 +859,17 @@ plt.show()""",
         """\
 params = list(res.uniformity.parameter)
 fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.8), squeeze=False)
-units = {"mu": "log people", "sigma": "log people", "log_visible": "log share of population"}
+units = {"mu": "log people", "sigma": "log people", "log_visible": "log share"}
 for ax, p in zip(axes[0], params):
     r = res.ranks[res.ranks.parameter == p]
     ax.plot(r.truth, r.posterior_median, "o", ms=4, color="#4477aa")
     lims = [min(r.truth.min(), r.posterior_median.min()), max(r.truth.max(), r.posterior_median.max())]
     ax.plot(lims, lims, "k--", lw=1)
     unit = units.get(p.split("[")[0], "parameter units")
-    ax.set_xlabel(f"true {p} ({unit})")
-    ax.set_ylabel(f"posterior median of {p} ({unit})")
+    ax.set_xlabel(f"true value ({unit})")
+    ax.set_ylabel(f"posterior median ({unit})")
     corr = np.corrcoef(r.truth, r.posterior_median)[0, 1]
-    ax.set_title(f"{p}: correlation {corr:.2f}", fontsize=9)
+    ax.set_title(f"{p}: correlation {corr:.2f}", fontsize=9)  # log_visible: log of N_H / N
     print(f"{p}: correlation between truth and posterior median {corr:.2f} over {len(r)} replications")
 plt.tight_layout()
 plt.show()""",
@@ -828,7 +894,11 @@ NOTEBOOKS = {
 def build(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
     """A notebook (nbformat v4, no outputs) from ``(kind, source)`` cells."""
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nb.metadata["language_info"] = {"name": "python"}
     for i, (kind, source) in enumerate(cells):
         if kind == "md":
@@ -864,7 +934,10 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text, encoding="utf-8")
             print(f"wrote {path}")
     if stale:
-        print(f"stale notebooks (run notebooks/build_notebooks.py): {', '.join(stale)}", file=sys.stderr)
+        print(
+            f"stale notebooks (run notebooks/build_notebooks.py): {', '.join(stale)}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

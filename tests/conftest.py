@@ -8,6 +8,7 @@ real one (``posterior`` with every free variable and deterministic over ``chain`
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,13 +69,15 @@ def fake_sampler(
 
         chains, draws = int(settings["chains"]), int(settings["draws"])
         names = [v.name for v in model.free_RVs] + [v.name for v in model.deterministics]
-        prior = pm.sample_prior_predictive(
-            draws=chains * draws,
-            model=model,
-            var_names=names,
-            random_seed=seed,
-            compile_kwargs={"mode": FAST_MODE},
-        )["prior"].to_dataset()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            prior = pm.sample_prior_predictive(
+                draws=chains * draws,
+                model=model,
+                var_names=names,
+                random_seed=seed,
+                compile_kwargs={"mode": FAST_MODE},
+            )["prior"].to_dataset()
         free = {v.name for v in model.free_RVs}
         post = {}
         for name in names:

@@ -39,8 +39,12 @@ def survey_frame() -> pd.DataFrame:
 
 def area_frame() -> pd.DataFrame:
     return pd.DataFrame(
-        {"area": [1, 2, 3], "population": [300.0, 400.0, 300.0], "a": [30.0, 40.0, 30.0],
-         "b": [90.0, 120.0, 90.0]}
+        {
+            "area": [1, 2, 3],
+            "population": [300.0, 400.0, 300.0],
+            "a": [30.0, 40.0, 30.0],
+            "b": [90.0, 120.0, 90.0],
+        }
     )
 
 

@@ -233,7 +233,9 @@ def test_mkdocs_build_strict(tmp_path):
     # offline: no page loads a script, style, font or image from the network
     remote = re.compile(r"""<(?:script|img|link)\b[^>]*(?:src|href)=["']https?://""")
     offenders = [
-        str(p.relative_to(site)) for p in site.rglob("*.html") if remote.search(p.read_text("utf-8"))
+        str(p.relative_to(site))
+        for p in site.rglob("*.html")
+        if remote.search(p.read_text("utf-8"))
     ]
     assert not offenders, f"pages loading remote resources: {offenders}"
 

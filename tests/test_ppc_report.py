@@ -89,18 +89,26 @@ def make_tree(post: xr.Dataset, y: np.ndarray, model: str, options=None, caps=No
     stats = xr.Dataset(
         {
             "diverging": (("chain", "draw"), np.zeros((nc, nd), bool)),
-            "energy": (("chain", "draw"), rng.normal(size=(nc, nd)).cumsum(axis=1) * 0.3),
+            "energy": (("chain", "draw"), rng.normal(size=(nc, nd))),
         }
     )
     steps = [{"rule": "missing_drop", "settings": {"policy": "drop"}, "counts": {"k1": 0}}]
     if caps:
-        steps.append({"rule": "topcode", "settings": {"threshold": 30, "caps": caps},
-                      "counts": dict.fromkeys(caps, 1)})
+        steps.append(
+            {
+                "rule": "topcode",
+                "settings": {"threshold": 30, "caps": caps},
+                "counts": dict.fromkeys(caps, 1),
+            }
+        )
     prov = {
         "versions": {"python": "3.12", "bayes_nsum": "0.1.0"},
-        "spec": {"data": {"survey": "survey.csv", "total_population": N},
-                 "groups": {"hidden": list(HIDDEN)}, "model": {"name": model},
-                 "output": {"interval_prob": 0.9}},
+        "spec": {
+            "data": {"survey": "survey.csv", "total_population": N},
+            "groups": {"hidden": list(HIDDEN)},
+            "model": {"name": model},
+            "output": {"interval_prob": 0.9},
+        },
         "spec_hash": "abc123",
         "data_hash": "def456",
         "n_respondents": int(y.shape[0]),
@@ -138,10 +146,21 @@ def write_results(d: Path, tree, prov, passed: bool = True, areas: bool = False)
         rows = []
         for j, a in enumerate(["north", "south", "east", "west", "centre"]):
             est = 0.004 + 0.001 * j
-            rows.append({"area": a, "group": "h1", "quantity": "prevalence", "estimate": est,
-                         "mean": est, "lower": est * 0.7, "upper": est * 1.4,
-                         "interval_prob": 0.9, "r_hat": 1.0, "ess_bulk": 500.0,
-                         "ess_tail": 500.0})
+            rows.append(
+                {
+                    "area": a,
+                    "group": "h1",
+                    "quantity": "prevalence",
+                    "estimate": est,
+                    "mean": est,
+                    "lower": est * 0.7,
+                    "upper": est * 1.4,
+                    "interval_prob": 0.9,
+                    "r_hat": 1.0,
+                    "ess_bulk": 500.0,
+                    "ess_tail": 500.0,
+                }
+            )
         summary = pd.concat([summary, pd.DataFrame(rows)], ignore_index=True)
     summary.to_csv(d / "summary.csv", index=False)
     diag = compute_diagnostics(tree)
@@ -151,11 +170,19 @@ def write_results(d: Path, tree, prov, passed: bool = True, areas: bool = False)
         diag["advice"] = ["run longer"]
     (d / "diagnostics.json").write_text(json.dumps(diag, default=str))
     (d / "provenance.json").write_text(json.dumps(prov))
-    pd.DataFrame({"rule": ["missing_drop", "topcode"], "group": ["k1", "k5"],
-                  "n_changed": [0, 2]}).to_csv(d / "preprocess_log.csv", index=False)
-    pd.DataFrame({"rule": ["topcode"] * 2, "group": ["k5", "k5"], "respondent": ["R1", "R2"],
-                  "old": [80.0, 95.0], "new": [30.0, 30.0], "detail": ["cap=30"] * 2}).to_csv(
-        d / "preprocess_changes.csv", index=False)
+    pd.DataFrame(
+        {"rule": ["missing_drop", "topcode"], "group": ["k1", "k5"], "n_changed": [0, 2]}
+    ).to_csv(d / "preprocess_log.csv", index=False)
+    pd.DataFrame(
+        {
+            "rule": ["topcode"] * 2,
+            "group": ["k5", "k5"],
+            "respondent": ["R1", "R2"],
+            "old": [80.0, 95.0],
+            "new": [30.0, 30.0],
+            "detail": ["cap=30"] * 2,
+        }
+    ).to_csv(d / "preprocess_changes.csv", index=False)
     return d
 
 
@@ -200,8 +227,9 @@ def test_replicate_gamma_degree_uses_gamma_distribution():
     rng = np.random.default_rng(2)
     rates = np.full(len(GROUPS), 0.05)
     post = maltiel_posterior(rng, mu=4.0, sigma=1.2, rates=rates, sd=0.0)
-    obs = xr.Dataset({"y": (("respondent", "group"), np.zeros((500, len(GROUPS))))},
-                     coords={"group": GROUPS})
+    obs = xr.Dataset(
+        {"y": (("respondent", "group"), np.zeros((500, len(GROUPS))))}, coords={"group": GROUPS}
+    )
     rep = P.replicate_counts("degree", post, obs, 200, rng, options={"degree": "gamma"})
     a, b = P._gamma_degree(np.array(4.0), np.array(1.2))
     p0_gamma = float((b / (b + 0.05)) ** a)
@@ -217,8 +245,9 @@ def test_replicate_barrier_variance():
     rng = np.random.default_rng(3)
     shape = np.full(len(GROUPS), 0.5)
     post = maltiel_posterior(rng, shape=shape, sd=0.0)
-    obs = xr.Dataset({"y": (("respondent", "group"), np.zeros((400, len(GROUPS))))},
-                     coords={"group": GROUPS})
+    obs = xr.Dataset(
+        {"y": (("respondent", "group"), np.zeros((400, len(GROUPS))))}, coords={"group": GROUPS}
+    )
     rep = P.replicate_counts("barrier", post, obs, 200, rng, options={"barrier": True})
     ed = np.exp(5 + 0.32)
     ed2 = np.exp(2 * 5 + 2 * 0.64)
@@ -259,13 +288,66 @@ def test_replicate_overdispersed_fitted_respondents():
         P.replicate_counts("degree", maltiel_posterior(rng), obs, 10, rng, respondents="fitted")
 
 
+class _AreaData:
+    """The parts of an ARD the pooled model's simulator reads."""
+
+    def __init__(self, n_per_area: int, shares: np.ndarray):
+        self.areas = ["a1", "a2", "a3"]
+        ids = [f"R{i:04d}" for i in range(n_per_area * 3)]
+        self.counts = pd.DataFrame(index=ids)
+        self.area = pd.Series(np.repeat(self.areas, n_per_area), index=ids)
+        pop = np.array([1e5, 2e5, 4e5])
+        table = {"population": pop}
+        for j, g in enumerate(KNOWN):
+            table[g] = shares[:, j] * pop
+        self.area_table = pd.DataFrame(table, index=self.areas)
+        self.known, self.hidden = tuple(KNOWN), tuple(HIDDEN)
+
+
+def test_replicate_pooled_model_uses_area_rates():
+    rng = np.random.default_rng(14)
+    shares = np.array(
+        [
+            [0.002, 0.005, 0.01, 0.02, 0.04],
+            [0.004, 0.005, 0.02, 0.02, 0.01],
+            [0.001, 0.010, 0.01, 0.05, 0.04],
+        ]
+    )
+    hidden_rate = np.array([0.003, 0.012, 0.006])
+    data = _AreaData(200, shares)
+    nd = 100
+    post = xr.Dataset(
+        {
+            "mu": (("chain", "draw"), np.full((1, nd), 5.0)),
+            "sigma": (("chain", "draw"), np.full((1, nd), 0.6)),
+            "nb_shape": (("chain", "draw", "group"), np.full((1, nd, 6), 2.0)),
+            "log_rate_area": (
+                ("chain", "draw", "hidden", "area"),
+                np.broadcast_to(np.log(hidden_rate), (1, nd, 1, 3)).copy(),
+            ),
+        },
+        coords={"group": GROUPS, "hidden": list(HIDDEN), "area": data.areas},
+    )
+    obs = xr.Dataset({"y": (("respondent", "group"), np.zeros((600, 6)))}, coords={"group": GROUPS})
+    rep = P.replicate_counts("pooled", post, obs, nd, rng, data=data).values
+    ed = np.exp(5.0 + 0.18)
+    rates = np.column_stack([shares, hidden_rate])
+    for j in range(3):
+        got = rep[:, 200 * j : 200 * (j + 1), :].mean(axis=(0, 1))
+        mean = ed * rates[j]
+        var = mean + (np.exp(2 * 5.0 + 2 * 0.36) * rates[j] ** 2) * 1.5 - mean**2
+        # each area's mean answer follows its own rates; 5 standard errors of 20,000 cells
+        assert np.all(np.abs(got - mean) < 5 * np.sqrt(var / 20000))
+    with pytest.raises(P.PPCUnavailable, match="correlated"):
+        P.replicate_counts("pooled", post, obs, 5, rng, options={"correlated": True}, data=data)
+
+
 def test_replicates_missing_cells_and_topcode(degree_data):
     y, post = degree_data
     y = y.copy()
     y[3, 1] = np.nan
     obs = xr.Dataset({"y": (("respondent", "group"), y)}, coords={"group": GROUPS})
-    rep = P.replicate_counts("degree", post, obs, 20, np.random.default_rng(0),
-                             topcode={"k5": 3.0})
+    rep = P.replicate_counts("degree", post, obs, 20, np.random.default_rng(0), topcode={"k5": 3.0})
     assert np.isnan(rep.values[:, 3, 1]).all()
     assert np.isfinite(rep.values[:, 4, 1]).all()
     assert np.nanmax(rep.values[:, :, GROUPS.index("k5")]) == 3.0
@@ -276,8 +358,9 @@ def test_missing_posterior_variable_is_clear(degree_data):
     y, post = degree_data
     obs = xr.Dataset({"y": (("respondent", "group"), y)}, coords={"group": GROUPS})
     with pytest.raises(P.PPCUnavailable, match="barrier_shape"):
-        P.replicate_counts("barrier", post, obs, 10, np.random.default_rng(0),
-                           options={"barrier": True})
+        P.replicate_counts(
+            "barrier", post, obs, 10, np.random.default_rng(0), options={"barrier": True}
+        )
     with pytest.raises(P.PPCUnavailable, match="no predictive simulator"):
         P.replicate_counts("mystery", post, obs, 10, np.random.default_rng(0))
     with pytest.raises(P.PPCUnavailable, match="area"):
@@ -296,7 +379,9 @@ def test_answer_statistics_and_mid_p():
     np.testing.assert_allclose(s["share_zero"], [0.5, 1 / 3])
     np.testing.assert_allclose(s["sd"], [np.std([0, 2, 0, 7], ddof=1), np.std([1, 5, 0], ddof=1)])
     np.testing.assert_allclose(s["dist:6-10"], [0.25, 0.0])
-    np.testing.assert_allclose(s["p90"], [np.quantile([0, 2, 0, 7], 0.9), np.quantile([1, 5, 0], 0.9)])
+    np.testing.assert_allclose(
+        s["p90"], [np.quantile([0, 2, 0, 7], 0.9), np.quantile([1, 5, 0], 0.9)]
+    )
     rep = np.array([[1.0], [2.0], [2.0], [3.0]])
     np.testing.assert_allclose(P.predictive_p_value(rep, np.array([2.0])), [0.25 + 0.25])
 
@@ -368,8 +453,9 @@ def test_poisson_loglik_equals_model_likelihood(kind):
     ll = P.respondent_log_likelihood(lm, y)
     stats = CountStats.from_matrix(y)
     lr, m, s = pt.dvector("lr"), pt.dscalar("m"), pt.dscalar("s")
-    f = pytensor.function([lr, m, s], poisson_collapsed_loglik(stats, lr, m, s, kind),
-                          mode="FAST_COMPILE")
+    f = pytensor.function(
+        [lr, m, s], poisson_collapsed_loglik(stats, lr, m, s, kind), mode="FAST_COMPILE"
+    )
     for i in range(2):
         total = float(f(np.log(RATES), mu[i], sigma[i]))
         # the model's quadrature is accurate to ~1e-8 relative per respondent
@@ -401,8 +487,7 @@ def test_negbin_and_zheng_loglik_match_numerical_integration():
                     lp = stats.nbinom.logpmf(y[i][ok], xi[ok], 1 / sh[ok])
                 return np.exp(lp.sum() + stats.norm.logpdf(z, a, b))
 
-            ref = integrate.quad(dens, a - 12 * b, a + 12 * b, limit=500, epsabs=0,
-                                 epsrel=1e-12)[0]
+            ref = integrate.quad(dens, a - 12 * b, a + 12 * b, limit=500, epsabs=0, epsrel=1e-12)[0]
             assert ll[i] == pytest.approx(np.log(ref), abs=1e-6)
 
 
@@ -415,8 +500,7 @@ def test_expected_degree_closed_form_and_exclusion():
     # gamma-Poisson: E[d | y] = (a + s) / (b + sum of rates)
     np.testing.assert_allclose(ed, (a + y.sum(1)) / (b + RATES.sum()), rtol=1e-7)
     ed_minus = P.expected_degree(lm, y, exclude=["h1"])[0]
-    np.testing.assert_allclose(ed_minus, (a + y[:, :-1].sum(1)) / (b + RATES[:-1].sum()),
-                               rtol=1e-7)
+    np.testing.assert_allclose(ed_minus, (a + y[:, :-1].sum(1)) / (b + RATES[:-1].sum()), rtol=1e-7)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,9 +514,10 @@ def test_loo_prefers_the_generating_model():
     rng = np.random.default_rng(9)
     shape = np.full(len(GROUPS), 0.6)
     y = simulate(rng, 300, shape=shape)
-    nb_tree, _ = make_tree(maltiel_posterior(rng, shape=shape, draws=200), y, "barrier",
-                           {"barrier": True})
-    pois_tree, _ = make_tree(maltiel_posterior(rng, sigma=1.1, draws=200), y, "degree")
+    nb_tree, _ = make_tree(
+        maltiel_posterior(rng, shape=shape, draws=100), y, "barrier", {"barrier": True}
+    )
+    pois_tree, _ = make_tree(maltiel_posterior(rng, sigma=1.1, draws=100), y, "degree")
     table, loos = compare_fits({"barrier": nb_tree, "degree": pois_tree})
     assert list(table["model"]) == ["barrier", "degree"]
     worse = table.set_index("model").loc["degree"]
@@ -463,8 +548,15 @@ def test_quick_internal_consistency_recovers_and_flags_sizes():
     y = simulate(rng, 600)
     tree, _ = make_tree(maltiel_posterior(rng), y, "degree")
     table = quick_internal_consistency(tree, _FakeARD(), n_draws=50)
-    assert list(table.columns) == ["group", "true_size", "estimate", "error",
-                                   "relative_error", "lower", "upper"]
+    assert list(table.columns) == [
+        "group",
+        "true_size",
+        "estimate",
+        "error",
+        "relative_error",
+        "lower",
+        "upper",
+    ]
     totals = y[:, : len(KNOWN)].sum(axis=0)
     # ratio estimator: relative sampling error about 1/sqrt(total answers) plus the degree
     # spread; allow 4 of those plus 3%
@@ -480,7 +572,7 @@ def test_quick_internal_consistency_overdispersed():
     from bayes_nsum.compare import quick_internal_consistency
 
     rng = np.random.default_rng(12)
-    n, nd = 500, 100
+    n, nd = 400, 100
     omega = np.full(len(GROUPS), 2.0)
     shift = 5.3  # beta = log(rate) + shift: the model's location is arbitrary
     beta = np.log(RATES) + shift
@@ -496,7 +588,7 @@ def test_quick_internal_consistency_overdispersed():
         coords={"group": GROUPS},
     )
     tree, _ = make_tree(post, y, "overdispersed")
-    table = quick_internal_consistency(tree, _FakeARD(), n_draws=50)
+    table = quick_internal_consistency(tree, _FakeARD(), n_draws=20)
     totals = y[:, : len(KNOWN)].sum(axis=0)
     tol = 4 * np.sqrt(2 / totals + 0.7**2 / n) + 0.05
     assert np.all(np.abs(table["relative_error"].to_numpy()) < tol)
@@ -513,8 +605,13 @@ def test_headline_rounding():
     row = {"estimate": 34123.0, "lower": 28345.0, "upper": 40210.0, "interval_prob": 0.9}
     assert headline(row, 312.4) == "34,000 (90% CrI 28,000 to 40,000); about 1 in 310"
     # width 1,180 -> hundreds; HDI label; 1 in X from the row
-    row = {"estimate": 5143.9, "lower": 4620.3, "upper": 5800.2, "interval_prob": 0.95,
-           "one_in_x": 194.4}
+    row = {
+        "estimate": 5143.9,
+        "lower": 4620.3,
+        "upper": 5800.2,
+        "interval_prob": 0.95,
+        "one_in_x": 194.4,
+    }
     assert headline(row, kind="hdi") == "5,100 (95% HDI 4,600 to 5,800); about 1 in 190"
     # a wide interval does not round a small bound to zero
     row = {"estimate": 480.0, "lower": 12.0, "upper": 29990.0, "interval_prob": 0.9}
@@ -578,15 +675,31 @@ def test_report_of_fake_fit(tmp_path, degree_data):
     y, post = degree_data
     tree, prov = make_tree(post, y, "degree", {"degree": "lognormal"}, caps={"k5": 30.0})
     d = write_results(tmp_path / "res", tree, prov, areas=True)
-    pd.DataFrame({"group": ["k1", "k2"], "true_size": [2000.0, 5000.0],
-                  "estimate": [2300.0, 4600.0], "error": [300.0, -400.0],
-                  "relative_error": [0.15, -0.08], "lower": [1800.0, 3900.0],
-                  "upper": [2900.0, 5400.0]}).to_csv(d / "internal_consistency.csv", index=False)
+    pd.DataFrame(
+        {
+            "group": ["k1", "k2"],
+            "true_size": [2000.0, 5000.0],
+            "estimate": [2300.0, 4600.0],
+            "error": [300.0, -400.0],
+            "relative_error": [0.15, -0.08],
+            "lower": [1800.0, 3900.0],
+            "upper": [2900.0, 5400.0],
+        }
+    ).to_csv(d / "internal_consistency.csv", index=False)
     path = write_report(d, ppc_draws=60)
     checker = _check_html(path)
     text = path.read_text()
-    for sid in ("estimates", "diagnostics", "posteriors", "areas", "ppc", "consistency", "data",
-                "model", "provenance"):
+    for sid in (
+        "estimates",
+        "diagnostics",
+        "posteriors",
+        "areas",
+        "ppc",
+        "consistency",
+        "data",
+        "model",
+        "provenance",
+    ):
         assert sid in checker.ids
     assert "All convergence checks passed" in text
     assert "could not be produced" not in text
@@ -623,12 +736,18 @@ def test_report_errors_and_cli(tmp_path, degree_data, capsys):
     from bayes_nsum import cli_report
 
     with pytest.raises(BayesNsumError, match="not found"):
-        cli_report.cmd_report(argparse.Namespace(results_dir=str(tmp_path / "nope"),
-                                                 ppc_draws=10, recompute_ppc=False))
+        cli_report.cmd_report(
+            argparse.Namespace(
+                results_dir=str(tmp_path / "nope"), ppc_draws=10, recompute_ppc=False
+            )
+        )
     (tmp_path / "empty").mkdir()
     with pytest.raises(BayesNsumError, match="summary.csv"):
-        cli_report.cmd_report(argparse.Namespace(results_dir=str(tmp_path / "empty"),
-                                                 ppc_draws=10, recompute_ppc=False))
+        cli_report.cmd_report(
+            argparse.Namespace(
+                results_dir=str(tmp_path / "empty"), ppc_draws=10, recompute_ppc=False
+            )
+        )
     y, post = degree_data
     tree, prov = make_tree(post, y, "degree")
     d = write_results(tmp_path / "res", tree, prov)
@@ -647,10 +766,11 @@ def _write_spec(d: Path, y: np.ndarray, model: str) -> Path:
     survey.insert(0, "id", [f"R{i:04d}" for i in range(len(y))])
     survey.to_csv(d / "survey.csv", index=False)
     pd.DataFrame({"group": list(KNOWN), "size": list(KNOWN.values())}).to_csv(
-        d / "known_sizes.csv", index=False)
+        d / "known_sizes.csv", index=False
+    )
     (d / f"{model}.toml").write_text(
         '[data]\nsurvey = "survey.csv"\nknown_sizes = "known_sizes.csv"\n'
-        f"total_population = {int(N)}\n[groups]\nhidden = [\"h1\"]\n"
+        f'total_population = {int(N)}\n[groups]\nhidden = ["h1"]\n'
         f'[model]\nname = "{model}"\n[output]\ndir = "out_{model}"\n'
     )
     return d / f"{model}.toml"
@@ -664,15 +784,18 @@ def test_compare_cli_reuses_fits(tmp_path, capsys):
     rng = np.random.default_rng(13)
     shape = np.full(len(GROUPS), 0.7)
     y = simulate(rng, 250, shape=shape)
-    posts = {"barrier": maltiel_posterior(rng, shape=shape, draws=150),
-             "degree": maltiel_posterior(rng, sigma=1.0, draws=150)}
+    posts = {
+        "barrier": maltiel_posterior(rng, shape=shape, draws=100),
+        "degree": maltiel_posterior(rng, sigma=1.0, draws=100),
+    }
     specs = []
     for model, post in posts.items():
         spec_path = _write_spec(tmp_path, y, model)
         spec = load_spec(spec_path)
         prep = prepare(spec)
-        tree, prov = make_tree(post, y, model, {"barrier": model == "barrier"},
-                               ids=list(prep.ard.counts.index))
+        tree, prov = make_tree(
+            post, y, model, {"barrier": model == "barrier"}, ids=list(prep.ard.counts.index)
+        )
         prov.update(spec_hash=spec.digest(), data_hash=prep.ard.data_hash())
         tree.attrs["provenance"] = json.dumps(prov)
         tree.attrs["converged"] = 1
@@ -696,7 +819,8 @@ def test_compare_cli_reuses_fits(tmp_path, capsys):
 
     with pytest.raises(BayesNsumError, match="at least two"):
         parser.parse_args(["compare", specs[0], "--reuse", "--out", str(out)]).func(
-            parser.parse_args(["compare", specs[0], "--reuse", "--out", str(out)]))
+            parser.parse_args(["compare", specs[0], "--reuse", "--out", str(out)])
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -760,16 +884,29 @@ def test_report_renders_in_headless_chromium(tmp_path, degree_data):
     path = write_report(d, ppc_draws=40)
     # a test copy with a script that records whether every embedded image decoded
     probe = d / "probe.html"
-    probe.write_text(path.read_text().replace(
-        "</body>",
-        "<script>window.addEventListener('load',()=>{const i=[...document.images];"
-        "document.body.dataset.images=i.length;"
-        "document.body.dataset.decoded=i.filter(x=>x.complete&&x.naturalWidth>0).length;});"
-        "</script></body>"))
+    probe.write_text(
+        path.read_text().replace(
+            "</body>",
+            "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+            "document.body.dataset.images=i.length;"
+            "document.body.dataset.decoded=i.filter(x=>x.complete&&x.naturalWidth>0).length;});"
+            "</script></body>",
+        )
+    )
     run = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--virtual-time-budget=5000", "--dump-dom", probe.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     dom = run.stdout

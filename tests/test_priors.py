@@ -120,8 +120,10 @@ def test_gamma_mu_sigma_conversion():
 
 # -- parsing and merging ---------------------------------------------------------------------
 def test_parse_priors_scalars_and_groups():
-    raw = {"mu": {"dist": "Uniform", "lower": 3, "upper": 8}, "tau": {"victims": 0.6,
-           "offenders": {"dist": "Beta", "lower": 0.3, "upper": 0.8}}}
+    raw = {
+        "mu": {"dist": "Uniform", "lower": 3, "upper": 8},
+        "tau": {"victims": 0.6, "offenders": {"dist": "Beta", "lower": 0.3, "upper": 0.8}},
+    }
     before = copy.deepcopy(raw)
     parsed = parse_priors(raw)
     assert raw == before
@@ -142,8 +144,10 @@ GROUPS = {"mu": None, "tau": ["victims", "offenders"]}
 
 
 def test_merge_precedence_user_over_set_over_default():
-    prior_set = {"mu": Prior("Normal", {"mu": 5.0, "sigma": 1.0}),
-                 "tau": {"victims": Prior.beta_mean(0.5, 50)}}
+    prior_set = {
+        "mu": Prior("Normal", {"mu": 5.0, "sigma": 1.0}),
+        "tau": {"victims": Prior.beta_mean(0.5, 50)},
+    }
     user = {"tau": {"victims": Prior.fixed(0.7)}, "mu": Prior.fixed(5.5)}
     merged = merge_priors(DEFAULTS, GROUPS, prior_set, None, model_name="m")
     assert merged["mu"] == prior_set["mu"]
@@ -173,8 +177,11 @@ def test_merge_never_mutates_inputs():
 
 
 def test_unknown_prior_name_suggests():
-    with pytest.raises(PriorError, match=r"'muu' matches no parameter of the degree model.*"
-                                         r"did you mean 'mu'"):
+    with pytest.raises(
+        PriorError,
+        match=r"'muu' matches no parameter of the degree model.*"
+        r"did you mean 'mu'",
+    ):
         merge_priors(DEFAULTS, GROUPS, {"muu": Prior.fixed(5)}, model_name="degree")
 
 
@@ -197,7 +204,8 @@ def test_create_group_param_forms():
 
     with pm.Model(coords={"hidden": ["victims", "offenders"]}) as model:
         same = create_group_param(
-            "a", {"victims": Prior.beta_mean(0.5, 10), "offenders": Prior.beta_mean(0.7, 10)},
+            "a",
+            {"victims": Prior.beta_mean(0.5, 10), "offenders": Prior.beta_mean(0.7, 10)},
             "hidden",
         )
         fixed = create_group_param(
@@ -209,7 +217,7 @@ def test_create_group_param_forms():
     assert {v.name for v in model.free_RVs} == {"a", "c_offenders"}
     assert model.named_vars_to_dims["a"] == ("hidden",)
     assert model.named_vars_to_dims["c"] == ("hidden",)
-    np.testing.assert_allclose(fixed.eval(), [0.2, 0.3])
+    np.testing.assert_allclose(fixed.eval(mode=FAST_MODE), [0.2, 0.3])
     draws = pm.draw([same, mixed], draws=4000, random_seed=2, mode=FAST_MODE)
     # Beta(mean 0.5 / 0.7, concentration 10) means: 5 standard errors of 4000 draws (sd < 0.16)
     np.testing.assert_allclose(draws[0].mean(0), [0.5, 0.7], atol=5 * 0.16 / np.sqrt(4000))
@@ -245,7 +253,7 @@ def test_spec_prior_typo_is_an_error(small_prep):
 def test_load_prior_set_from_path_and_name(tmp_path):
     (tmp_path / "mine.toml").write_text(
         'description = "test set"\n[mu]\ndist = "Normal"\nmu = 5.0\nsigma = 1.0\n'
-        '[tau]\nvictims = 0.5\n'
+        "[tau]\nvictims = 0.5\n"
     )
     by_path = load_prior_set(tmp_path / "mine.toml")
     by_name = load_prior_set("mine", [tmp_path])

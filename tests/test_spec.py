@@ -198,7 +198,7 @@ def test_with_value_checks_again():
 def test_relative_paths_resolve_against_the_spec_folder(tmp_path, monkeypatch):
     folder = tmp_path / "project" / "specs"
     folder.mkdir(parents=True)
-    path = write_toml(
+    write_toml(
         folder / "a.toml",
         '[data]\nsurvey = "../data/s.csv"\nknown_sizes = "k.csv"\ntotal_population = 100\n'
         '[groups]\nhidden = ["h"]\n[output]\ndir = "out"\n',

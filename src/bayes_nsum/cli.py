@@ -226,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Commands contributed by other modules: (name, help); each module exposes add_parser(sub).
-_EXTRA_COMMANDS: list[tuple[str, str]] = []
+_EXTRA_COMMANDS: list[tuple[str, str]] = [
+    ("sweep", "scenario sweeps and prior-set comparisons (sweep, compare-priors)"),
+]
 
 
 def _register_extra(sub, name, helpmsg) -> None:  # pragma: no cover - filled by later modules

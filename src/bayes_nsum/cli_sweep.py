@@ -20,10 +20,17 @@ def _sampler_overrides(args) -> dict:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="address of a running Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, default=2,
-                   help="worker processes of the local Dask cluster (default 2)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler (default: a local cluster)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes of the local Dask cluster (default 2)",
+    )
     p.add_argument("--draws", type=int, help="posterior draws per chain (every scenario)")
     p.add_argument("--tune", type=int, help="tuning steps per chain (every scenario)")
     p.add_argument("--chains", type=int, help="chains (every scenario)")
@@ -33,8 +40,8 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def cmd_sweep(args) -> int:
     from .cli import _print_table
-    from .sweep import load_sweep, run_sweep
     from .spec import load_spec
+    from .sweep import load_sweep, run_sweep
 
     spec = load_spec(args.spec)
     plan = load_sweep(args.sweep, spec)
@@ -44,15 +51,21 @@ def cmd_sweep(args) -> int:
     out = Path(args.out) if args.out else spec.output_dir() / "sweeps" / Path(args.sweep).stem
     n = len(plan.scenarios())
     print(f"{n} scenarios ({plan.design}) -> {out}")
-    res = run_sweep(plan, out, scheduler=args.scheduler, workers=args.workers,
-                    echo=None if args.quiet else print)
+    res = run_sweep(
+        plan,
+        out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        echo=None if args.quiet else print,
+    )
     if len(res.effects):
         print("\nLargest effects on each hidden size (other factors at baseline):")
         top = res.effects.groupby("group", sort=False).head(3)
-        _print_table(top, ["group", "factor", "baseline", "low_level", "low", "high_level",
-                           "high"])
-    print(f"\n{res.n_complete}/{res.n_scenarios} scenarios complete "
-          f"({res.n_skipped} already done before this run), {res.n_failed} failed")
+        _print_table(top, ["group", "factor", "baseline", "low_level", "low", "high_level", "high"])
+    print(
+        f"\n{res.n_complete}/{res.n_scenarios} scenarios complete "
+        f"({res.n_skipped} already done before this run), {res.n_failed} failed"
+    )
     print(f"wrote {out / 'sweep.csv'}, {out / 'sweep.nc'}, {out / 'tornado.png'}")
     if res.failures:
         print("FAILED SCENARIOS:", file=sys.stderr)
@@ -68,8 +81,13 @@ def cmd_compare_priors(args) -> int:
 
     sets = [s.strip() for s in args.prior_sets.split(",") if s.strip()]
     res = compare_priors(
-        args.spec, sets, out=args.out, model=args.model, scheduler=args.scheduler,
-        workers=args.workers, ignore_spec_priors=args.ignore_spec_priors,
+        args.spec,
+        sets,
+        out=args.out,
+        model=args.model,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        ignore_spec_priors=args.ignore_spec_priors,
         sampler=_sampler_overrides(args),
         prior_predictive_draws=args.prior_predictive_draws,
         echo=None if args.quiet else print,
@@ -77,15 +95,21 @@ def cmd_compare_priors(args) -> int:
     t = res.table
     sizes = t[(t["quantity"] == "size") & (t["area"].fillna("") == "")]
     print()
-    _print_table(sizes, ["prior_set", "group", "estimate", "lower", "upper", "r_hat",
-                         "ess_bulk", "converged"])
+    _print_table(
+        sizes,
+        ["prior_set", "group", "estimate", "lower", "upper", "r_hat", "ess_bulk", "converged"],
+    )
     if len(res.sensitivity):
-        flagged = res.sensitivity[res.sensitivity["diagnosis"].isin(
-            ["prior-data conflict", "strong prior / weak likelihood"])]
+        flagged = res.sensitivity[
+            res.sensitivity["diagnosis"].isin(
+                ["prior-data conflict", "strong prior / weak likelihood"]
+            )
+        ]
         if len(flagged):
             print("\nPrior-sensitive quantities (power-scaling):")
-            _print_table(flagged, ["prior_set", "variable", "group", "prior", "likelihood",
-                                   "diagnosis"])
+            _print_table(
+                flagged, ["prior_set", "variable", "group", "prior", "likelihood", "diagnosis"]
+            )
     for note in res.notes:
         print(f"note: {note}")
     print(f"wrote {res.out / 'comparison.csv'}, {res.out / 'comparison.png'}")
@@ -98,8 +122,10 @@ def cmd_compare_priors(args) -> int:
     conv = t.drop_duplicates("prior_set")
     bad = conv.loc[conv["converged"].astype(str).str.lower() != "true", "prior_set"].tolist()
     if bad:
-        print(f"CONVERGENCE CHECKS FAILED for prior set(s): {', '.join(map(str, bad))}",
-              file=sys.stderr)
+        print(
+            f"CONVERGENCE CHECKS FAILED for prior set(s): {', '.join(map(str, bad))}",
+            file=sys.stderr,
+        )
         if not args.allow_unconverged:
             return EXIT_UNCONVERGED
     return 0
@@ -108,7 +134,8 @@ def cmd_compare_priors(args) -> int:
 def add_parser(sub) -> None:
     """Register ``sweep`` and ``compare-priors`` on the ``bayes-nsum`` subparsers."""
     s = sub.add_parser(
-        "sweep", help="run a grid of scenarios (sweep file) through Dask",
+        "sweep",
+        help="run a grid of scenarios (sweep file) through Dask",
         description="Run every scenario of a sweep file (TOML [grid] of dotted spec paths) on a "
         "Dask cluster, skipping scenarios already finished; write sweep.csv, sweep.nc and a "
         "tornado plot. Exit 1 if some scenario failed.",
@@ -119,20 +146,30 @@ def add_parser(sub) -> None:
     s.set_defaults(func=cmd_sweep)
 
     c = sub.add_parser(
-        "compare-priors", help="fit one model under several prior sets, side by side",
+        "compare-priors",
+        help="fit one model under several prior sets, side by side",
         description="Fit the spec's model to its data under each prior set; write one table "
         "and one plot with every set side by side, power-scaling sensitivity and prior "
         "predictive checks.",
     )
     c.add_argument("spec")
-    c.add_argument("--prior-sets", required=True,
-                   help="comma-separated prior set names or TOML paths, e.g. "
-                   "maltiel2015,weakly_informative")
+    c.add_argument(
+        "--prior-sets",
+        required=True,
+        help="comma-separated prior set names or TOML paths, e.g. maltiel2015,weakly_informative",
+    )
     c.add_argument("--model", help="model name replacing the spec's [model] name")
-    c.add_argument("--ignore-spec-priors", action="store_true",
-                   help="drop the spec's own [priors], which otherwise override every set")
-    c.add_argument("--prior-predictive-draws", type=int, default=500,
-                   help="prior draws per set for the prior predictive checks (0: skip)")
+    c.add_argument(
+        "--ignore-spec-priors",
+        action="store_true",
+        help="drop the spec's own [priors], which otherwise override every set",
+    )
+    c.add_argument(
+        "--prior-predictive-draws",
+        type=int,
+        default=500,
+        help="prior draws per set for the prior predictive checks (0: skip)",
+    )
     c.add_argument("--allow-unconverged", action="store_true")
     _add_common(c)
     c.set_defaults(func=cmd_compare_priors)

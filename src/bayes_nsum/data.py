@@ -203,12 +203,13 @@ def _labels(s: pd.Series) -> pd.Series:
     """Codes as strings; whole numbers stored as floats (SPSS keeps every number as a double)
     are written without a decimal part, so ``101.0`` in a .sav file matches ``101`` in a CSV."""
     if pd.api.types.is_float_dtype(s):
-        x = s.to_numpy(float)
+        x = s.to_numpy(dtype=float, na_value=np.nan)
         ok = np.isfinite(x)
         if np.all(x[ok] == np.round(x[ok])):
             return pd.Series(
                 [f"{v:.0f}" if f else str(v) for v, f in zip(x, ok, strict=True)],
-                index=s.index, name=s.name,
+                index=s.index,
+                name=s.name,
             )
     return s.astype(str)
 

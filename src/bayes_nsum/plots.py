@@ -246,18 +246,24 @@ def internal_consistency_figure(table: pd.DataFrame, title: str | None = None) -
 
 
 def comparison_figure(table: pd.DataFrame) -> Figure:
-    """ELPD (PSIS-LOO) of each model with its standard error, best at the top."""
+    """Each model's ELPD (PSIS-LOO) difference from the best model with the standard error of
+    the difference (the paired SE, much smaller than each model's own SE), best at the top."""
     t = table.sort_values("rank")
-    fig = Figure(figsize=(6.5, 1.2 + 0.45 * len(t)))
+    fig = Figure(figsize=(6.5, 1.3 + 0.45 * len(t)))
     ax = fig.subplots()
     y = np.arange(len(t))[::-1]
     ax.errorbar(
-        t["elpd_loo"], y, xerr=t["se"], fmt="o", color=REP_COLOR, capsize=3, label="ELPD ± 1 SE"
+        t["elpd_diff"],
+        y,
+        xerr=2 * t["dse"],
+        fmt="o",
+        color=REP_COLOR,
+        capsize=3,
+        label="difference ± 2 SE of the difference",
     )
+    ax.axvline(0, color="k", lw=1)
     ax.set_yticks(y, t["model"])
-    ax.set_xlabel(
-        "expected log predictive density, PSIS-LOO (log-probability units; higher is better)"
-    )
+    ax.set_xlabel("ELPD difference from the best model, PSIS-LOO (log-probability units)")
     ax.set_ylabel("model")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, frameon=False)

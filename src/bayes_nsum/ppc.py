@@ -875,18 +875,24 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_mean: bool 
             break
     _, _, h = terms(z)
     scale = 1 / np.sqrt(np.maximum(-h, 1e-8))
-    if lm.prior == "normal":
-        # Gauss-Hermite around the mode: the integrand has Gaussian tails
+    if lm.prior == "normal" and lm.family != "zheng":
+        # Gauss-Hermite around the mode: the integrand is close to Gaussian (log-concave with
+        # a Gaussian prior); checked against adaptive numerical integration in the tests
         nodes = z[..., None] + np.sqrt(2) * scale[..., None] * GH_NODES
         logw = terms(nodes, derivs=False) + GH_NODES**2 + _LOG_GH_WEIGHTS
         log_h = np.log(np.sqrt(2) * scale)
     else:
         # gamma degree: the integrand decays only like exp((a + s) z) to the left (a < 1 is
-        # common), which Gauss-Hermite misses; the trapezoid rule on a wide grid converges
-        # geometrically for these smooth integrands
-        rate = lm.prior_a[:, None] + s_count
-        t_left = -np.arcsinh(np.maximum(8.0, 40 / (rate * scale)))
-        t_right = np.arcsinh(8.0)
+        # common), which Gauss-Hermite misses; Zheng's NB: the likelihood of a positive answer
+        # turns from linear to flat in z where the NB shape crosses 1, a skewed integrand.
+        # The trapezoid rule in t with z = mode + scale * sinh(t) converges geometrically for
+        # these smooth integrands and reaches far tails with few nodes.
+        if lm.prior == "normal":
+            t_left = -np.arcsinh(np.full(z.shape, 30.0))
+        else:
+            rate = lm.prior_a[:, None] + s_count
+            t_left = -np.arcsinh(np.maximum(8.0, 40 / (rate * scale)))
+        t_right = np.arcsinh(30.0 if lm.prior == "normal" else 8.0)
         h_step = (t_right - t_left) / (TRAPEZOID_NODES - 1)
         t = t_left[..., None] + h_step[..., None] * np.arange(TRAPEZOID_NODES)
         nodes = z[..., None] + scale[..., None] * np.sinh(t)
@@ -903,7 +909,8 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_mean: bool 
 
 
 def _chunks(lm: LatentModel, n: int, g: int, budget: float = 3e6):
-    nodes = len(GH_NODES) if lm.prior == "normal" else TRAPEZOID_NODES
+    gh = lm.prior == "normal" and lm.family != "zheng"
+    nodes = len(GH_NODES) if gh else TRAPEZOID_NODES
     per_draw = n * (g if lm.family != "poisson" else 1) * nodes
     size = max(1, int(budget // max(per_draw, 1)))
     for start in range(0, lm.n_draws, size):

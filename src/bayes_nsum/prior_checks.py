@@ -62,14 +62,32 @@ __all__ = [
 ]
 
 PRIOR_PREDICTIVE_COLUMNS = [
-    "quantity", "group", "q05", "q25", "median", "q75", "q95", "observed", "observed_percentile",
+    "quantity",
+    "group",
+    "q05",
+    "q25",
+    "median",
+    "q75",
+    "q95",
+    "observed",
+    "observed_percentile",
 ]
 SENSITIVITY_COLUMNS = ["variable", "group", "prior", "likelihood", "diagnosis"]
 
 #: posterior variables examined by default (those present and not constant are used)
 SENSITIVITY_VARS = (
-    "mu", "sigma", "gamma", "sigma_alpha", "mu_beta", "sigma_beta", "log_visible", "tau",
-    "delta", "rho", "omega", "size",
+    "mu",
+    "sigma",
+    "gamma",
+    "sigma_alpha",
+    "mu_beta",
+    "sigma_beta",
+    "log_visible",
+    "tau",
+    "delta",
+    "rho",
+    "omega",
+    "size",
 )
 _MAX_LAMBDA = 1e12  # cap on Poisson means in prior predictive draws (extreme priors)
 _SAMPLE_DIMS = ("chain", "draw")
@@ -228,28 +246,27 @@ def log_likelihood_draws(model, posterior: xr.Dataset, max_cells: int = 4_000_00
     total = terms[0] if len(terms) == 1 else pt.add(*terms)
     rvs = list(pm_model.free_RVs)
     batched = {
-        rv: pt.tensor(name=rv.name, shape=(None, *rv.type.shape), dtype=rv.type.dtype)
-        for rv in rvs
+        rv: pt.tensor(name=rv.name, shape=(None, *rv.type.shape), dtype=rv.type.dtype) for rv in rvs
     }
     out = vectorize_graph(total, replace=batched)
-    fn = pytensor.function(list(batched.values()), out, on_unused_input="ignore",
-                           mode="FAST_COMPILE")
+    fn = pytensor.function(
+        list(batched.values()), out, on_unused_input="ignore", mode="FAST_COMPILE"
+    )
     stacked = posterior[[rv.name for rv in rvs]].stack(_sample=_SAMPLE_DIMS)
     arrays = [
-        np.ascontiguousarray(
-            stacked[rv.name].transpose("_sample", ...).values, dtype=rv.type.dtype
-        )
+        np.ascontiguousarray(stacked[rv.name].transpose("_sample", ...).values, dtype=rv.type.dtype)
         for rv in rvs
     ]
     n_samples = stacked.sizes["_sample"]
     cells = max(1, model.data.n * len(model.data.groups))
     chunk = int(max(1, min(n_samples, max_cells // cells)))
     values = np.concatenate(
-        [np.atleast_1d(fn(*[a[i:i + chunk] for a in arrays])) for i in range(0, n_samples, chunk)]
+        [np.atleast_1d(fn(*[a[i : i + chunk] for a in arrays])) for i in range(0, n_samples, chunk)]
     )
     shape = tuple(posterior.sizes[d] for d in _SAMPLE_DIMS)
     return xr.DataArray(
-        values.reshape(shape), dims=_SAMPLE_DIMS,
+        values.reshape(shape),
+        dims=_SAMPLE_DIMS,
         coords={d: posterior[d].values for d in _SAMPLE_DIMS if d in posterior.coords},
         name="loglik",
     )
@@ -406,8 +423,9 @@ def _maltiel_prior_predictive(model, rng, draws: int, respondents: int) -> dict[
     log_vis = _draw_group(pri["log_visible"], hidden, rng, draws)
     delta = _draw_group(pri["delta"], hidden, rng, draws)
     opts = model.options
-    tau = _draw_group(pri["tau"], hidden, rng, draws) if opts["transmission"] else np.ones_like(
-        delta)
+    tau = (
+        _draw_group(pri["tau"], hidden, rng, draws) if opts["transmission"] else np.ones_like(delta)
+    )
     if opts["degree"] == "gamma":
         a, b = _gamma_shape_rate(mu, sigma)
         degree = rng.gamma(a[:, None], 1 / b[:, None], (draws, respondents))
@@ -467,11 +485,18 @@ def _overdispersed_prior_predictive(model, rng, draws: int, respondents: int) ->
     degree = np.exp(alpha - scale[:, None])
     log_vis = beta[:, h_idx] + scale[:, None]
     params = {
-        "sigma_alpha": sigma_alpha, "mu_beta": mu_beta, "sigma_beta": sigma_beta,
-        "omega": omega, "log_visible": log_vis, "tau": tau, "delta": delta,
+        "sigma_alpha": sigma_alpha,
+        "mu_beta": mu_beta,
+        "sigma_beta": sigma_beta,
+        "omega": omega,
+        "log_visible": log_vis,
+        "tau": tau,
+        "delta": delta,
     }
     return {
-        "params": params, "degree": degree, "y": y,
+        "params": params,
+        "degree": degree,
+        "y": y,
         "log_prev": log_vis - np.log(tau) - np.log(delta),
     }
 
@@ -535,8 +560,12 @@ def sample_prior_predictive(
             "prevalence": (("draw", "hidden"), prevalence),
             "one_in_x": (("draw", "hidden"), 1 / prevalence),
         },
-        coords={"draw": np.arange(draws), "respondent": np.arange(n_resp), "group": groups,
-                "hidden": hidden},
+        coords={
+            "draw": np.arange(draws),
+            "respondent": np.arange(n_resp),
+            "group": groups,
+            "hidden": hidden,
+        },
     )
     for name, value in sim["params"].items():
         if value.ndim == 1:
@@ -545,12 +574,14 @@ def sample_prior_predictive(
             ds[name] = (("draw", "hidden"), value)
         else:
             ds[name] = (("draw", "group"), value)
-    ds.attrs.update({
-        "model": model.name,
-        "prior_set": str(getattr(model, "prior_set_name", None)),
-        "seed": int(seed),
-        "respondents": n_resp,
-    })
+    ds.attrs.update(
+        {
+            "model": model.name,
+            "prior_set": str(getattr(model, "prior_set_name", None)),
+            "seed": int(seed),
+            "respondents": n_resp,
+        }
+    )
     return ds
 
 
@@ -611,8 +642,12 @@ def prior_predictive_table(ds: xr.Dataset, data=None) -> pd.DataFrame:
         q = np.quantile(np.asarray(values, float), probs)
         rows.append([quantity, group, *map(float, q), obs, _percentile(values, obs)])
 
-    add("median_degree", "", ds["median_degree"].values,
-        observed["median_degree"] if observed else float("nan"))
+    add(
+        "median_degree",
+        "",
+        ds["median_degree"].values,
+        observed["median_degree"] if observed else float("nan"),
+    )
     for quantity in ("mean_answer", "share_zero"):
         for g in ds["group"].values:
             g = str(g)
@@ -647,9 +682,7 @@ def plot_prior_predictive(
         The image written.
     """
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from .io import atomic_write
 
@@ -660,9 +693,11 @@ def plot_prior_predictive(
     groups = [str(g) for g in first["group"].values]
     hidden = [str(h) for h in first["hidden"].values]
     observed = _observed_stats(data) if data is not None else None
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    fig, axes = plt.subplots(
-        1, 3, figsize=(15, max(4.0, 0.28 * len(groups) + 1.5)),
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(15, max(4.0, 0.28 * len(groups) + 1.5)))
+    axes = fig.subplots(
+        1,
+        3,
         gridspec_kw={"width_ratios": [1, 2, 1.4]},
     )
     width = 0.8 / max(len(labels), 1)
@@ -672,25 +707,40 @@ def plot_prior_predictive(
             vals = [values_of(sets[lab], n) for n in names]
             q = np.array([np.quantile(v, [0.05, 0.5, 0.95]) for v in vals])
             pos = np.arange(len(names)) + (j - (len(labels) - 1) / 2) * width
-            ax.errorbar(q[:, 1], pos, xerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]], fmt="o",
-                        ms=3, color=colors[j % len(colors)], label=lab)
+            ax.errorbar(
+                q[:, 1],
+                pos,
+                xerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]],
+                fmt="o",
+                ms=3,
+                color=colors[j % len(colors)],
+                label=lab,
+            )
         if obs is not None:
             ax.plot(obs, np.arange(len(names)), "kD", ms=4, label="survey")
         ax.set_yticks(np.arange(len(names)), names)
         ax.set_ylim(-0.6, len(names) - 0.4)
         ax.set_xscale("log")
 
-    bars(axes[0], lambda ds, _n: ds["median_degree"].values, ["median degree"],
-         [observed["median_degree"]] if observed else None)
+    bars(
+        axes[0],
+        lambda ds, _n: ds["median_degree"].values,
+        ["median degree"],
+        [observed["median_degree"]] if observed else None,
+    )
     axes[0].set_title("degree (per-draw median)")
-    bars(axes[1], lambda ds, g: np.maximum(ds["mean_answer"].sel(group=g).values, 1e-4), groups,
-         [max(observed["mean_answer"][g], 1e-4) for g in groups] if observed else None)
+    bars(
+        axes[1],
+        lambda ds, g: np.maximum(ds["mean_answer"].sel(group=g).values, 1e-4),
+        groups,
+        [max(observed["mean_answer"][g], 1e-4) for g in groups] if observed else None,
+    )
     axes[1].set_title("mean answer per group (floored at 1e-4)")
     bars(axes[2], lambda ds, h: ds["size"].sel(hidden=h).values, hidden)
     axes[2].set_title("hidden group size")
-    axes[1].legend(loc="lower right", fontsize=8)
+    handles, names = axes[1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=9, frameon=False)
     fig.suptitle("Prior predictive checks (90% intervals, median)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
     return out

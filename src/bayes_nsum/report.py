@@ -187,9 +187,12 @@ def _img(fig, alt: str) -> str:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    if "area" in df.columns:
-        df["area"] = df["area"].fillna("").astype(str)
+    """A results table with ``area`` and ``group`` as text ("" for national rows)."""
+    header = pd.read_csv(path, nrows=0).columns
+    text = {c: str for c in ("area", "group") if c in header}
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
+    for c in text:
+        df[c] = df[c].fillna("")
     return df
 
 
@@ -690,7 +693,31 @@ def comparison_html(comp) -> str:
             "estimate is unreliable for them (see the table).</div>"
         )
     parts = page.section("ranking", "Ranking by PSIS-LOO")
-    parts.append(_table(t))
+    shown = [
+        c
+        for c in [
+            "rank",
+            "model",
+            "model_name",
+            "elpd_loo",
+            "se",
+            "elpd_diff",
+            "dse",
+            "p_loo",
+            "weight",
+            "n_bad_k",
+            "max_k",
+            "ic_method",
+            "ic_mean_abs_rel_error",
+            "ic_coverage",
+            "converged",
+            "reused",
+            "warning",
+        ]
+        if c in t.columns
+    ]
+    parts.append(_table(t[shown]))
+    parts.append("<p class='note'>Full table, with the output folders: compare.csv.</p>")
     parts.append(_img(comparison_figure(t), "model comparison"))
     parts.append(
         "<p class='note'>elpd_loo: expected log predictive density of a new respondent's answers "

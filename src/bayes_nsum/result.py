@@ -124,6 +124,9 @@ def summarize_posterior(
                 continue
             da = post[name]
             if gdim not in da.dims:
+                # a per-group parameter may be indexed by hidden groups only (e.g. pooled)
+                gdim = "hidden" if "hidden" in da.dims else None
+            if gdim is None:
                 continue
             areas = [""] if area_dim not in da.dims else [str(a) for a in da[area_dim].values]
             for g in da[gdim].values:

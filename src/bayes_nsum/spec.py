@@ -70,7 +70,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "chains": "number of chains (default 4)",
         "seed": "random seed (default 20240521)",
         "backend": "'nutpie' (default), 'pymc' or 'numpyro'",
-        "target_accept": "NUTS target acceptance (default 0.9)",
+        "target_accept": "NUTS target acceptance (default 0.8; raise it if there are divergences)",
         "cores": "parallel chains (default 2)",
         "progress": "show progress bars (default true)",
     },
@@ -98,7 +98,7 @@ SAMPLER_DEFAULTS: dict[str, Any] = {
     "chains": 4,
     "seed": 20240521,
     "backend": "nutpie",
-    "target_accept": 0.9,
+    "target_accept": 0.8,
     "cores": 2,
     "progress": True,
 }

@@ -130,8 +130,17 @@ SCENARIO_FILE = "scenario.json"
 STATUS_COMPLETE, STATUS_FAILED, STATUS_NOT_RUN = "complete", "failed", "not run"
 RESULT_VARS = ["estimate", "mean", "lower", "upper", "r_hat", "ess_bulk", "ess_tail"]
 TORNADO_COLUMNS = [
-    "group", "quantity", "factor", "n_levels", "baseline", "low", "high", "low_level",
-    "high_level", "low_ratio", "high_ratio",
+    "group",
+    "quantity",
+    "factor",
+    "n_levels",
+    "baseline",
+    "low",
+    "high",
+    "low_level",
+    "high_level",
+    "low_ratio",
+    "high_ratio",
 ]
 
 _log = logging.getLogger(__name__)
@@ -208,8 +217,10 @@ def expand_grid(grid: Mapping[str, list[Any]], design: str = "product") -> list[
     if not keys:
         return [{}]
     if design == "product":
-        combos = [dict(zip(keys, vals, strict=True))
-                  for vals in itertools.product(*(grid[k] for k in keys))]
+        combos = [
+            dict(zip(keys, vals, strict=True))
+            for vals in itertools.product(*(grid[k] for k in keys))
+        ]
     else:
         base = {k: grid[k][0] for k in keys}
         combos = [base]
@@ -347,14 +358,18 @@ def _check_model_keys(where: str, sweep: Sweep) -> None:
     from .priors import load_prior_set
 
     names = sweep.grid.get("model.name", [sweep.base_with_fixed.model_name])
-    names = [sweep.base_with_fixed.model_name if n == KEEP else "killworth" if n == UNSET else n
-             for n in names]
+    names = [
+        sweep.base_with_fixed.model_name if n == KEEP else "killworth" if n == UNSET else n
+        for n in names
+    ]
     for n in names:
         if n not in MODELS and n not in CLASSICAL_MODELS:
             key = "model.name" if "model.name" in sweep.grid else "[model] name"
             raise _grid_error(
-                where, key, f"'{n}' is not a model; use one of "
-                f"{', '.join(list(CLASSICAL_MODELS) + list(MODELS))}"
+                where,
+                key,
+                f"'{n}' is not a model; use one of "
+                f"{', '.join(list(CLASSICAL_MODELS) + list(MODELS))}",
             )
     for level in sweep.grid.get("model.prior_set", []):
         if level in (KEEP, UNSET):
@@ -369,18 +384,23 @@ def _check_model_keys(where: str, sweep: Sweep) -> None:
     bayes = [n for n in dict.fromkeys(names) if n in MODELS]
     if not bayes:
         raise _grid_error(
-            where, prior_keys[0], f"no Bayesian model in this sweep uses priors (models: "
-            f"{', '.join(dict.fromkeys(names))})"
+            where,
+            prior_keys[0],
+            f"no Bayesian model in this sweep uses priors (models: "
+            f"{', '.join(dict.fromkeys(names))})",
         )
     ard = prepare(sweep.base_with_fixed).ard
-    options = {k: v for k, v in sweep.base.section("model").items()
-               if k in ("degree", "recall_calibration", "anchor", "correlated")}
+    options = sweep.base_with_fixed.section("model")
     groups_of: dict[str, set[str]] = {}
     scalar: set[str] = set()
     for n in bayes:
         cls = MODELS[n]
         opts = {k: v for k, v in options.items() if k in cls.options_allowed}
-        for param, groups in cls(ard, **opts).param_groups().items():
+        try:
+            params = cls(ard, **opts).param_groups()
+        except BayesNsumError as exc:
+            raise _grid_error(where, "model.name", f"model '{n}': {exc}") from None
+        for param, groups in params.items():
             if groups is None:
                 scalar.add(param)
             groups_of.setdefault(param, set()).update(groups or [])
@@ -391,13 +411,17 @@ def _check_model_keys(where: str, sweep: Sweep) -> None:
             close = difflib.get_close_matches(param, list(groups_of), n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise _grid_error(
-                where, key, f"'{param}' is not a parameter of the model(s) {', '.join(bayes)}"
-                f"{hint}; parameters: {', '.join(sorted(groups_of))}"
+                where,
+                key,
+                f"'{param}' is not a parameter of the model(s) {', '.join(bayes)}"
+                f"{hint}; parameters: {', '.join(sorted(groups_of))}",
             )
         if len(parts) >= 3 and param not in scalar and parts[2] not in groups_of[param]:
             raise _grid_error(
-                where, key, f"'{parts[2]}' is not a group of '{param}' (groups: "
-                f"{', '.join(sorted(groups_of[param]))})"
+                where,
+                key,
+                f"'{parts[2]}' is not a group of '{param}' (groups: "
+                f"{', '.join(sorted(groups_of[param]))})",
             )
 
 
@@ -443,8 +467,9 @@ def load_sweep(sweep: str | Path | Mapping[str, Any], spec: str | Path | Spec | 
     options = dict(OPTION_DEFAULTS)
     for key, value in dict(raw.get("options", {})).items():
         if key not in OPTION_DEFAULTS:
-            raise SpecError(f"{where}: unknown key '{key}' in [options]; keys: "
-                            f"{', '.join(OPTION_DEFAULTS)}")
+            raise SpecError(
+                f"{where}: unknown key '{key}' in [options]; keys: {', '.join(OPTION_DEFAULTS)}"
+            )
         if not isinstance(value, bool):
             raise SpecError(f"{where}: [options] {key} must be true or false")
         options[key] = value
@@ -452,8 +477,15 @@ def load_sweep(sweep: str | Path | Mapping[str, Any], spec: str | Path | Spec | 
     if not isinstance(grid_raw, Mapping) or not grid_raw:
         raise SpecError(f"{where}: a sweep needs a non-empty [grid] table")
     fixed = dict(raw.get("set", {}))
-    plan = Sweep(base=base, grid={}, fixed={}, design=design, options=options,
-                 description=str(raw.get("description", "")), path=path)
+    plan = Sweep(
+        base=base,
+        grid={},
+        fixed={},
+        design=design,
+        options=options,
+        description=str(raw.get("description", "")),
+        path=path,
+    )
     needs_known = "drop_known" in grid_raw
     plan.known = _known_groups(base) if needs_known else []
     spec_now = base
@@ -471,19 +503,26 @@ def load_sweep(sweep: str | Path | Mapping[str, Any], spec: str | Path | Spec | 
             if levels == "each":
                 levels = list(plan.known)
             elif not isinstance(levels, list):
-                raise _grid_error(where, key, f"must be \"each\" or a list of known groups, "
-                                  f"got {levels!r}")
+                raise _grid_error(
+                    where, key, f'must be "each" or a list of known groups, got {levels!r}'
+                )
             levels = _check_levels(where, key, levels)
             unknown = [g for g in levels if g not in plan.known]
             if unknown:
-                raise _grid_error(where, key, f"not known group(s): {', '.join(map(str, unknown))}"
-                                  f" (known: {', '.join(plan.known)})")
+                raise _grid_error(
+                    where,
+                    key,
+                    f"not known group(s): {', '.join(map(str, unknown))}"
+                    f" (known: {', '.join(plan.known)})",
+                )
             grid[key] = [NONE_DROPPED, *levels]
             continue
         if "." not in key:
             raise _grid_error(
-                where, key, "not a dotted spec path in quotes (like \"preprocess.topcode\") nor "
-                f"a named factor ({', '.join(NAMED_FACTORS)})"
+                where,
+                key,
+                'not a dotted spec path in quotes (like "preprocess.topcode") nor '
+                f"a named factor ({', '.join(NAMED_FACTORS)})",
             )
         levels = _check_levels(where, key, levels)
         for level in levels:
@@ -558,8 +597,9 @@ def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[
         return {"kind": "classical", "converged": None}
     model = build_model(prep)
     result = model.fit(**{**spec.sampler, "progress": False})
-    prov = provenance(prep, result.settings, command="sweep", model=model.config(),
-                      timings=result.timings)
+    prov = provenance(
+        prep, result.settings, command="sweep", model=model.config(), timings=result.timings
+    )
     result.provenance = {"provenance": prov}
     result.save(folder, spec.interval_prob, spec.interval_kind, spec.diagnostics)
     write_json(prov, folder / "provenance.json")
@@ -572,13 +612,15 @@ def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[
             write_csv(table, folder / "sensitivity.csv")
             write_json({"note": table.attrs.get("note", "")}, folder / "sensitivity_note.json")
         except Exception as exc:  # noqa: BLE001 - a diagnostic must not fail the fit
-            write_json({"error": f"{type(exc).__name__}: {exc}"},
-                       folder / "sensitivity_error.json")
+            write_json({"error": f"{type(exc).__name__}: {exc}"}, folder / "sensitivity_error.json")
     return {"kind": "bayesian", "converged": bool(diag.get("passed", False))}
 
 
 def run_scenario(
-    spec: Spec, scenario: str, overrides: Mapping[str, Any], folder: str | Path,
+    spec: Spec,
+    scenario: str,
+    overrides: Mapping[str, Any],
+    folder: str | Path,
     options: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one scenario into its folder; never raises for a failure of the analysis.
@@ -609,20 +651,42 @@ def run_scenario(
     t0 = time.perf_counter()
     _reset_folder(folder)
     digest = spec.digest()
-    write_json({"id": scenario, "overrides": dict(overrides), "spec_hash": digest,
-                "spec": spec.to_dict()}, folder / SCENARIO_FILE)
+    write_json(
+        {"id": scenario, "overrides": dict(overrides), "spec_hash": digest, "spec": spec.to_dict()},
+        folder / SCENARIO_FILE,
+    )
     try:
         info = _fit_scenario(spec, folder, options or {})
     except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the sweep
         err = f"{type(exc).__name__}: {exc}"
-        write_json({"id": scenario, "status": STATUS_FAILED, "error": err, "spec_hash": digest,
-                    "traceback": traceback.format_exc()}, folder / FAILED)
-        return {"id": scenario, "status": STATUS_FAILED, "error": err,
-                "seconds": time.perf_counter() - t0}
+        write_json(
+            {
+                "id": scenario,
+                "status": STATUS_FAILED,
+                "error": err,
+                "spec_hash": digest,
+                "traceback": traceback.format_exc(),
+            },
+            folder / FAILED,
+        )
+        return {
+            "id": scenario,
+            "status": STATUS_FAILED,
+            "error": err,
+            "seconds": time.perf_counter() - t0,
+        }
     seconds = time.perf_counter() - t0
-    write_json({"id": scenario, "status": STATUS_COMPLETE, "spec_hash": digest,
-                "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **info},
-               folder / MARKER)
+    write_json(
+        {
+            "id": scenario,
+            "status": STATUS_COMPLETE,
+            "spec_hash": digest,
+            "seconds": seconds,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **info,
+        },
+        folder / MARKER,
+    )
     return {"id": scenario, "status": STATUS_COMPLETE, "error": "", "seconds": seconds}
 
 
@@ -673,6 +737,11 @@ def dask_executor(scheduler: str | None = None, workers: int = 2) -> Iterator[Da
     workers : int
         Worker processes of the local cluster (one thread each). Worker processes are not
         daemonic, so samplers that start processes of their own can run in them.
+
+    Notes
+    -----
+    The local cluster starts its workers with ``multiprocessing`` "spawn": a Python script
+    that runs a sweep must do so under ``if __name__ == "__main__":``.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -687,8 +756,13 @@ def dask_executor(scheduler: str | None = None, workers: int = 2) -> Iterator[Da
     if workers < 1:
         raise BayesNsumError("--workers must be at least 1")
     with dask.config.set({"distributed.worker.daemon": False}):
-        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=int(workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     client = Client(cluster)
     try:
         yield DaskExecutor(client)
@@ -794,8 +868,9 @@ def run_sweep(
 def _run_all(executor, todo, runner, options, say) -> None:
     futures = {}
     for s, spec, folder in todo:
-        futures[executor.submit(runner, spec, s.id, dict(s.overrides), str(folder),
-                                dict(options))] = (s, spec, folder)
+        futures[
+            executor.submit(runner, spec, s.id, dict(s.overrides), str(folder), dict(options))
+        ] = (s, spec, folder)
     done = 0
     for fut in _completed(executor, list(futures)):
         s, spec, folder = futures[fut]
@@ -806,22 +881,32 @@ def _run_all(executor, todo, runner, options, say) -> None:
         except Exception as exc:  # noqa: BLE001 - a crashed task is one failed scenario
             status, error = STATUS_FAILED, f"{type(exc).__name__}: {exc}"
             try:
-                write_json({"id": s.id, "status": STATUS_FAILED, "error": error,
-                            "spec_hash": spec.digest(), "traceback": traceback.format_exc()},
-                           folder / FAILED)
+                (folder / MARKER).unlink(missing_ok=True)  # an older result is not this one
+                write_json(
+                    {
+                        "id": s.id,
+                        "status": STATUS_FAILED,
+                        "error": error,
+                        "spec_hash": spec.digest(),
+                        "traceback": traceback.format_exc(),
+                    },
+                    folder / FAILED,
+                )
             except OSError:
                 pass
-        say(f"[{done}/{len(todo)}] {s.id} {status}{': ' + error if error else ''} "
-            f"({s.label()})")
+        say(f"[{done}/{len(todo)}] {s.id} {status}{': ' + error if error else ''} ({s.label()})")
 
 
 def _scenario_rows(sweep: Sweep, s: Scenario, folder: Path, state: str) -> list[dict[str, Any]]:
     base = {"scenario": s.id}
     grid_cells = {k: _cell(s.overrides.get(k)) for k in sweep.factors}
     if state == "complete":
-        summary = pd.read_csv(folder / "summary.csv", keep_default_na=False,
-                              na_values=["", "nan", "NaN"],
-                              dtype={"area": str, "group": str, "quantity": str})
+        summary = pd.read_csv(
+            folder / "summary.csv",
+            keep_default_na=False,
+            na_values=["", "nan", "NaN"],
+            dtype={"area": str, "group": str, "quantity": str},
+        )
         summary["area"] = summary["area"].fillna("")
         summary["group"] = summary["group"].fillna("")
         rows = []
@@ -833,8 +918,11 @@ def _scenario_rows(sweep: Sweep, s: Scenario, folder: Path, state: str) -> list[
     if state == "failed":
         err = (_read_json(folder / FAILED) or {}).get("error", "unknown error")
         return [{**base, "status": STATUS_FAILED, "error": err, **grid_cells}]
-    reason = {"missing": "", "incomplete": "interrupted: no completion marker",
-              "stale": "results are for another spec"}.get(state, "")
+    reason = {
+        "missing": "",
+        "incomplete": "interrupted: no completion marker",
+        "stale": "results are for another spec",
+    }.get(state, "")
     return [{**base, "status": STATUS_NOT_RUN, "error": reason, **grid_cells}]
 
 
@@ -857,8 +945,12 @@ def _to_dataset(sweep: Sweep, table: pd.DataFrame, states: dict[str, str]) -> xr
     per = table.drop_duplicates("scenario").set_index("scenario").reindex(ids)
     truth = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
     conv = table.groupby("scenario")["converged"].first().reindex(ids)
-    ds["converged"] = ("scenario", np.array([truth.get(v, np.nan) if not isinstance(v, float)
-                                             else v for v in conv], dtype=float))
+    ds["converged"] = (
+        "scenario",
+        np.array(
+            [truth.get(v, np.nan) if not isinstance(v, float) else v for v in conv], dtype=float
+        ),
+    )
     coords = {
         "status": ("scenario", per["status"].astype(str).to_numpy()),
         "error": ("scenario", per["error"].fillna("").astype(str).to_numpy()),
@@ -869,20 +961,22 @@ def _to_dataset(sweep: Sweep, table: pd.DataFrame, states: dict[str, str]) -> xr
     ds = ds.assign_coords(coords)
     n_complete = sum(1 for v in states.values() if v == "complete")
     n_failed = sum(1 for v in states.values() if v == "failed")
-    ds.attrs.update({
-        "description": sweep.description,
-        "design": sweep.design,
-        "grid": _canonical(sweep.grid),
-        "set": _canonical(sweep.fixed),
-        "spec_hash": sweep.base.digest(),
-        "n_scenarios": len(ids),
-        "n_complete": n_complete,
-        "n_failed": n_failed,
-        "n_not_run": len(ids) - n_complete - n_failed,
-        "complete": int(n_complete == len(ids)),
-        "baseline_scenario": sweep.baseline().id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    ds.attrs.update(
+        {
+            "description": sweep.description,
+            "design": sweep.design,
+            "grid": _canonical(sweep.grid),
+            "set": _canonical(sweep.fixed),
+            "spec_hash": sweep.base.digest(),
+            "n_scenarios": len(ids),
+            "n_complete": n_complete,
+            "n_failed": n_failed,
+            "n_not_run": len(ids) - n_complete - n_failed,
+            "complete": int(n_complete == len(ids)),
+            "baseline_scenario": sweep.baseline().id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+    )
     return ds
 
 
@@ -912,8 +1006,7 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
         new = _scenario_rows(sweep, s, folder, state)
         rows.extend(new)
         if state == "failed":
-            failures.append({"scenario": s.id, "overrides": s.overrides,
-                             "error": new[0]["error"]})
+            failures.append({"scenario": s.id, "overrides": s.overrides, "error": new[0]["error"]})
     columns = ["scenario", "status", "error", *sweep.factors, *SUMMARY_COLUMNS, "converged"]
     table = pd.DataFrame(rows).reindex(columns=columns)
     for col in ("area", "group"):
@@ -929,9 +1022,16 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
         write_csv(effects, out / "tornado.csv")
         if len(effects):
             plot_tornado(effects, out / "tornado.png")
-    return SweepResult(table=table, dataset=dataset, effects=effects, failures=failures,
-                       out=out, n_scenarios=len(states), n_complete=n_complete,
-                       n_failed=n_failed)
+    return SweepResult(
+        table=table,
+        dataset=dataset,
+        effects=effects,
+        failures=failures,
+        out=out,
+        n_scenarios=len(states),
+        n_complete=n_complete,
+        n_failed=n_failed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -970,8 +1070,11 @@ def factor_effects(
     rows: list[dict[str, Any]] = []
     if table.empty or "quantity" not in table:
         return pd.DataFrame(columns=TORNADO_COLUMNS)
-    sel = table[(table["status"] == STATUS_COMPLETE) & (table["quantity"] == quantity)
-                & (table["area"].fillna("") == "")].copy()
+    sel = table[
+        (table["status"] == STATUS_COMPLETE)
+        & (table["quantity"] == quantity)
+        & (table["area"].fillna("") == "")
+    ].copy()
     sel = sel[np.isfinite(pd.to_numeric(sel["estimate"], errors="coerce"))]
     factors = [f for f in baseline_levels if f in sel]
     text = {f: sel[f].map(_text) for f in factors}
@@ -996,20 +1099,45 @@ def factor_effects(
             if len(per_level) < 2:
                 continue
             lo, hi = per_level.idxmin(), per_level.idxmax()
-            rows.append({
-                "group": group, "quantity": quantity, "factor": f,
-                "n_levels": len(per_level), "baseline": base, "low": float(per_level[lo]),
-                "high": float(per_level[hi]), "low_level": lo, "high_level": hi,
-                "low_ratio": float(per_level[lo]) / base if base else np.nan,
-                "high_ratio": float(per_level[hi]) / base if base else np.nan,
-            })
+            rows.append(
+                {
+                    "group": group,
+                    "quantity": quantity,
+                    "factor": f,
+                    "n_levels": len(per_level),
+                    "baseline": base,
+                    "low": float(per_level[lo]),
+                    "high": float(per_level[hi]),
+                    "low_level": lo,
+                    "high_level": hi,
+                    "low_ratio": float(per_level[lo]) / base if base else np.nan,
+                    "high_ratio": float(per_level[hi]) / base if base else np.nan,
+                }
+            )
     eff = pd.DataFrame(rows, columns=TORNADO_COLUMNS)
     if len(eff):
         with np.errstate(divide="ignore", invalid="ignore"):
             spread = np.log(eff["high"].astype(float)) - np.log(eff["low"].astype(float))
-        eff = eff.assign(_s=spread).sort_values(["group", "_s"], ascending=[True, False],
-                                                kind="stable").drop(columns="_s")
+        eff = (
+            eff.assign(_s=spread)
+            .sort_values(["group", "_s"], ascending=[True, False], kind="stable")
+            .drop(columns="_s")
+        )
     return eff.reset_index(drop=True)
+
+
+def _log_axis(ax) -> None:
+    """Log x axis (call after plotting) with plain tick labels at 1, 2 and 5 times powers of
+    ten, or at every integer multiple when the axis spans less than a factor of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    narrow = lo > 0 and hi / lo < 10
+    subs = tuple(float(k) for k in range(1, 10)) if narrow else (1.0, 2.0, 5.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.6g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_tornado(effects: pd.DataFrame, path: str | Path) -> Path:
@@ -1018,44 +1146,38 @@ def plot_tornado(effects: pd.DataFrame, path: str | Path) -> Path:
     Bars run from ``low_ratio`` to ``high_ratio`` on a log axis (1 = the baseline estimate),
     largest range on top, labelled with the levels at each end.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.figure import Figure
 
     groups = list(dict.fromkeys(effects["group"]))
     n_f = max(int(effects.groupby("group").size().max()), 1)
-    fig, axes = plt.subplots(len(groups), 1, figsize=(10, 1.2 + len(groups) * (0.45 * n_f + 0.9)),
-                             squeeze=False)
+    fig = Figure(figsize=(10, 1.2 + len(groups) * (0.45 * n_f + 0.9)))
+    axes = fig.subplots(len(groups), 1, squeeze=False)
     for ax, group in zip(axes[:, 0], groups, strict=True):
         e = effects[effects["group"] == group].iloc[::-1]
         y = np.arange(len(e))
         lo = e["low_ratio"].astype(float).to_numpy()
         hi = e["high_ratio"].astype(float).to_numpy()
         ax.barh(y, hi - lo, left=lo, color="#4c72b0", alpha=0.8, height=0.6)
-        for yi, (a, b, la, lb) in enumerate(zip(lo, hi, e["low_level"], e["high_level"],
-                                                strict=True)):
+        for yi, (a, b, la, lb) in enumerate(
+            zip(lo, hi, e["low_level"], e["high_level"], strict=True)
+        ):
             ax.text(a, yi, f"{str(la)[:24]} ", ha="right", va="center", fontsize=7)
             ax.text(b, yi, f" {str(lb)[:24]}", ha="left", va="center", fontsize=7)
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_yticks(y, list(e["factor"]))
         ax.set_xscale("log")
-        fmt = FuncFormatter(lambda v, _pos: f"{v:g}")
-        ax.xaxis.set_major_formatter(fmt)
-        ax.xaxis.set_minor_formatter(fmt)
-        ax.tick_params(axis="x", which="minor", labelsize=7)
         finite = np.concatenate([lo, hi])
         finite = finite[np.isfinite(finite) & (finite > 0)]
         if len(finite):
             ax.set_xlim(finite.min() / 1.8, finite.max() * 1.8)
+        _log_axis(ax)
         base = float(e["baseline"].iloc[0])
-        ax.set_title(f"{group}: {e['quantity'].iloc[0]} relative to baseline ({base:,.4g})",
-                     fontsize=10)
+        ax.set_title(
+            f"{group}: {e['quantity'].iloc[0]} relative to baseline ({base:,.4g})", fontsize=10
+        )
     axes[-1, 0].set_xlabel("estimate / baseline estimate (other factors at baseline)")
     fig.tight_layout()
     out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
     return out
 
 
@@ -1064,9 +1186,25 @@ def plot_tornado(effects: pd.DataFrame, path: str | Path) -> Path:
 # ---------------------------------------------------------------------------------------------
 
 COMPARISON_COLUMNS = [
-    "prior_set", "scenario", "status", "error", "area", "group", "quantity", "estimate", "mean",
-    "lower", "upper", "interval_prob", "r_hat", "ess_bulk", "ess_tail", "converged",
-    "max_r_hat", "min_ess_bulk", "divergences",
+    "prior_set",
+    "scenario",
+    "status",
+    "error",
+    "area",
+    "group",
+    "quantity",
+    "estimate",
+    "mean",
+    "lower",
+    "upper",
+    "interval_prob",
+    "r_hat",
+    "ess_bulk",
+    "ess_tail",
+    "converged",
+    "max_r_hat",
+    "min_ess_bulk",
+    "divergences",
 ]
 
 
@@ -1144,9 +1282,15 @@ def compare_priors(
             "prior set; use --ignore-spec-priors to compare the sets alone"
         )
     fixed = {f"sampler.{k}": v for k, v in (sampler or {}).items() if v is not None}
-    plan = load_sweep({"description": f"prior sets compared: {', '.join(sets)}",
-                       "grid": {"model.prior_set": sets}, "set": fixed,
-                       "options": {"sensitivity": True}}, base)
+    plan = load_sweep(
+        {
+            "description": f"prior sets compared: {', '.join(sets)}",
+            "grid": {"model.prior_set": sets},
+            "set": fixed,
+            "options": {"sensitivity": True},
+        },
+        base,
+    )
     out = Path(out) if out is not None else base.output_dir() / "compare_priors"
     out.mkdir(parents=True, exist_ok=True)
 
@@ -1164,44 +1308,60 @@ def compare_priors(
                 continue
             pp_sets[name] = ds
             pp_tables.append(prior_predictive_table(ds, prep.ard).assign(prior_set=name))
-    prior_pred = (pd.concat(pp_tables, ignore_index=True) if pp_tables
-                  else pd.DataFrame(columns=["prior_set"]))
+    prior_pred = (
+        pd.concat(pp_tables, ignore_index=True)
+        if pp_tables
+        else pd.DataFrame(columns=["prior_set"])
+    )
     if pp_tables:
         prior_pred = prior_pred[["prior_set", *[c for c in prior_pred if c != "prior_set"]]]
         write_csv(prior_pred, out / "prior_predictive.csv")
         plot_prior_predictive(pp_sets, out / "prior_predictive.png", prep.ard)
 
-    res = run_sweep(plan, out, executor=executor, scheduler=scheduler, workers=workers,
-                    echo=echo)
+    res = run_sweep(plan, out, executor=executor, scheduler=scheduler, workers=workers, echo=echo)
     table = res.table.rename(columns={"model.prior_set": "prior_set"})
     sens = []
     diag_cols: dict[str, dict[str, Any]] = {}
     for s in plan.scenarios():
         folder = out / "scenarios" / s.id
         diag = _read_json(folder / "diagnostics.json") or {}
-        diag_cols[s.id] = {"max_r_hat": diag.get("max_r_hat", np.nan),
-                           "min_ess_bulk": diag.get("min_ess_bulk", np.nan),
-                           "divergences": diag.get("divergences", np.nan)}
+        diag_cols[s.id] = {
+            "max_r_hat": diag.get("max_r_hat", np.nan),
+            "min_ess_bulk": diag.get("min_ess_bulk", np.nan),
+            "divergences": diag.get("divergences", np.nan),
+        }
         if (folder / "sensitivity.csv").is_file() and scenario_state(folder) == "complete":
-            t = pd.read_csv(folder / "sensitivity.csv", keep_default_na=False,
-                            dtype={"variable": str, "group": str, "diagnosis": str})
+            t = pd.read_csv(
+                folder / "sensitivity.csv",
+                keep_default_na=False,
+                dtype={"variable": str, "group": str, "diagnosis": str},
+            )
             sens.append(t.assign(prior_set=s.overrides["model.prior_set"]))
         err = _read_json(folder / "sensitivity_error.json")
         if err:
-            notes.append(f"sensitivity not computed for '{s.overrides['model.prior_set']}': "
-                         f"{err.get('error')}")
+            notes.append(
+                f"sensitivity not computed for '{s.overrides['model.prior_set']}': "
+                f"{err.get('error')}"
+            )
     extra = pd.DataFrame.from_dict(diag_cols, orient="index")
     table = table.join(extra, on="scenario").reindex(columns=COMPARISON_COLUMNS)
-    sensitivity = (pd.concat(sens, ignore_index=True) if sens
-                   else pd.DataFrame(columns=["prior_set"]))
+    sensitivity = (
+        pd.concat(sens, ignore_index=True) if sens else pd.DataFrame(columns=["prior_set"])
+    )
     if sens:
         sensitivity = sensitivity[["prior_set", *[c for c in sensitivity if c != "prior_set"]]]
     write_csv(table, out / "comparison.csv")
     write_csv(sensitivity, out / "sensitivity.csv")
     write_json({"notes": notes, "prior_sets": sets}, out / "comparison_notes.json")
     plot_comparison(table, out / "comparison.png")
-    return ComparisonResult(table=table, sensitivity=sensitivity, prior_predictive=prior_pred,
-                            sweep=res, out=out, notes=notes)
+    return ComparisonResult(
+        table=table,
+        sensitivity=sensitivity,
+        prior_predictive=prior_pred,
+        sweep=res,
+        out=out,
+        notes=notes,
+    )
 
 
 def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size") -> Path:
@@ -1211,19 +1371,29 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size
     failed are listed in the panel title.
     """
     import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     sets = list(dict.fromkeys(table["prior_set"].map(_text)))
-    t = table[(table["quantity"] == quantity) & (table["area"].fillna("") == "")
-              & (table["status"] == STATUS_COMPLETE)]
+    t = table[
+        (table["quantity"] == quantity)
+        & (table["area"].fillna("") == "")
+        & (table["status"] == STATUS_COMPLETE)
+    ]
     groups = list(dict.fromkeys(t["group"])) or ["(none)"]
     failed = sorted(set(table.loc[table["status"] != STATUS_COMPLETE, "prior_set"].map(_text)))
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 0.5 * len(sets) + 2),
-                             squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, group in zip(axes[0], groups, strict=True):
+    ncol = min(len(groups), 2)
+    nrow = -(-len(groups) // ncol)
+    fig = Figure(figsize=(6.5 * ncol, nrow * (0.45 * len(sets) + 1.6) + 0.6))
+    axes = fig.subplots(
+        nrow,
+        ncol,
+        squeeze=False,
+        sharey=True,
+    )
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax in axes.ravel()[len(groups) :]:
+        ax.set_visible(False)
+    for ax, group in zip(axes.ravel(), groups, strict=False):
         g = t[t["group"] == group]
         for j, name in enumerate(sets):
             r = g[g["prior_set"].map(_text) == name]
@@ -1233,11 +1403,19 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size
             est, lo, hi = float(r["estimate"]), float(r["lower"]), float(r["upper"])
             ok = str(r["converged"]).lower() in ("true", "1", "1.0")
             c = colors[j % len(colors)]
-            ax.errorbar([est], [j], xerr=[[est - lo], [hi - est]], fmt="o", color=c,
-                        mfc=c if ok else "white", ms=6, capsize=3)
+            ax.errorbar(
+                [est],
+                [j],
+                xerr=[[est - lo], [hi - est]],
+                fmt="o",
+                color=c,
+                mfc=c if ok else "white",
+                ms=6,
+                capsize=3,
+            )
         ax.set_yticks(np.arange(len(sets)), sets)
         ax.set_ylim(-0.6, len(sets) - 0.4)
-        ax.set_xscale("log")
+        _log_axis(ax)
         title = f"{group} ({quantity})"
         if failed:
             title += f"\nfailed: {', '.join(failed)}"
@@ -1245,5 +1423,4 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size
     fig.suptitle("Estimate and interval under each prior set (hollow: not converged)")
     fig.tight_layout()
     out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
     return out

@@ -6,6 +6,7 @@
 from .base import NSUMModel
 from .maltiel import BarrierModel, CombinedModel, DegreeModel, MaltielModel, TransmissionModel
 from .overdispersed import OverdispersedModel
+from .pooled import PooledModel
 
 MODELS: dict[str, type[NSUMModel]] = {
     "degree": DegreeModel,
@@ -13,6 +14,7 @@ MODELS: dict[str, type[NSUMModel]] = {
     "transmission": TransmissionModel,
     "combined": CombinedModel,
     "overdispersed": OverdispersedModel,
+    "pooled": PooledModel,
 }
 
 __all__ = [

@@ -1,0 +1,176 @@
+"""Tests of the command line (bayes_nsum.cli.main): exit codes, error lines and files written.
+
+``fit`` runs with :func:`bayes_nsum.fit.sample` replaced by prior draws (see conftest.py), so no
+sampler runs here.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+
+from bayes_nsum.cli import EXIT_BAD_INPUT, EXIT_UNCONVERGED, main
+
+ROOT = Path(__file__).resolve().parents[1]
+RWANDA_SPEC = ROOT / "models" / "rwanda_example.toml"
+ESTIMATE_COLUMNS = ["area", "group", "quantity", "estimate", "lower", "upper", "interval_prob"]
+CONSISTENCY_COLUMNS = ["group", "true_size", "estimate", "error", "relative_error"]
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error_line(err: str, *words: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("bayes-nsum: error: ")
+    assert "Traceback" not in err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+# -- bad input: exit 2, one line ------------------------------------------------------------
+def test_missing_spec_file(capsys, tmp_path):
+    code, _, err = run(capsys, "estimate", tmp_path / "nope.toml")
+    assert code == EXIT_BAD_INPUT
+    assert_one_error_line(err, "spec file not found", "nope.toml")
+
+
+def test_spec_typo(capsys, tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text(RWANDA_SPEC.read_text().replace("[preprocess]", "[preproces]"))
+    code, _, err = run(capsys, "validate", spec)
+    assert code == EXIT_BAD_INPUT
+    assert_one_error_line(err, "unknown section [preproces]", "did you mean 'preprocess'")
+
+
+def test_bad_data(capsys, small_sim, tmp_path):
+    small_sim.write(tmp_path)
+    survey = pd.read_csv(tmp_path / "survey.csv")
+    survey.loc[3, "known_02"] = -2
+    survey.to_csv(tmp_path / "survey.csv", index=False)
+    code, _, err = run(capsys, "estimate", tmp_path / "spec.toml", "--out", tmp_path / "o")
+    assert code == EXIT_BAD_INPUT
+    assert_one_error_line(err, "survey.csv", "known_02", "negative", str(survey.loc[3, "id"]))
+    assert not (tmp_path / "o" / "estimates.csv").exists()
+
+
+def test_fit_of_a_classical_model_and_bad_sampler_setting(capsys, tmp_path):
+    code, _, err = run(capsys, "fit", RWANDA_SPEC, "--out", tmp_path)
+    assert code == EXIT_BAD_INPUT
+    assert_one_error_line(err, "killworth", "not a Bayesian model")
+
+
+def test_bad_sampler_setting(capsys, small_spec_path, tmp_path):
+    code, _, err = run(capsys, "fit", small_spec_path, "--draws", "0", "--out", tmp_path)
+    assert code == EXIT_BAD_INPUT
+    assert_one_error_line(err, "draws")
+
+
+# -- estimate / validate on the bundled example ----------------------------------------------
+def test_estimate_writes_table(capsys, tmp_path):
+    code, out, err = run(capsys, "estimate", RWANDA_SPEC, "--out", tmp_path)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "estimates.csv", keep_default_na=False)
+    assert list(table.columns) == ESTIMATE_COLUMNS
+    sizes = table[table.quantity == "size"]
+    assert sorted(sizes.group) == sorted(["sex.workers", "msm", "idu", "clients"])
+    assert (sizes.lower.astype(float) < sizes.estimate.astype(float)).all()
+    assert (sizes.estimate.astype(float) < sizes.upper.astype(float)).all()
+    assert (table.interval_prob.astype(float) == 0.9).all()
+    assert "estimates.csv" in out
+    prov = json.loads((tmp_path / "provenance.json").read_text())
+    assert prov["command"] == "estimate" and prov["n_respondents_raw"] == 2406
+
+
+def test_validate_writes_internal_consistency(capsys, tmp_path):
+    code, out, err = run(capsys, "validate", RWANDA_SPEC, "--out", tmp_path)
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "internal_consistency.csv")
+    assert list(table.columns) == CONSISTENCY_COLUMNS
+    assert len(table) == 22  # every known group held out once
+    pd.testing.assert_series_equal(table.error, table.estimate - table.true_size, check_names=False)
+    pd.testing.assert_series_equal(
+        table.relative_error, table.error / table.true_size, check_names=False
+    )
+    assert "summary:" in out
+
+
+# -- simulate and demo -----------------------------------------------------------------------
+def test_simulate_ard_writes_files(capsys, tmp_path):
+    out_dir = tmp_path / "sim"
+    code, out, err = run(
+        capsys, "simulate", "ard", "--out", out_dir, "--n", "40", "--seed", "3", "--model", "degree"
+    )
+    assert code == 0, err
+    for name in ("survey.csv", "known_sizes.csv", "truth.csv", "spec.toml"):
+        assert (out_dir / name).is_file()
+        assert name in out
+    assert len(pd.read_csv(out_dir / "survey.csv")) == 40
+    spec = tomllib.loads((out_dir / "spec.toml").read_text())
+    assert spec["model"]["name"] == "degree"
+    # the written spec is usable as is
+    code, _, err = run(capsys, "estimate", out_dir / "spec.toml", "--out", tmp_path / "est")
+    assert code == 0, err
+
+
+def test_demo_classical_only(capsys, tmp_path):
+    code, out, err = run(capsys, "demo", "--classical-only", "--out", tmp_path / "demo")
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "demo" / "classical" / "estimates.csv", keep_default_na=False)
+    assert list(table.columns) == ESTIMATE_COLUMNS
+    assert "Classical" in out and "Bayesian" not in out
+
+
+# -- fit with mocked sampling ----------------------------------------------------------------
+def test_fit_unconverged_returns_3_and_flag_allows_it(
+    capsys, fake_sampling, small_spec_path, tmp_path
+):
+    fake_sampling(chain_shift=5.0, divergences=2)
+    args = ["fit", small_spec_path, "--draws", "60", "--chains", "2", "--quiet", "--no-report"]
+    code, out, err = run(capsys, *args, "--out", tmp_path / "a")
+    assert code == EXIT_UNCONVERGED
+    assert "CONVERGENCE CHECKS FAILED" in err and "r_hat" in err and "divergences" in err
+    assert "Traceback" not in err
+    # results are still written and flagged
+    diag = json.loads((tmp_path / "a" / "diagnostics.json").read_text())
+    assert diag["passed"] is False and diag["divergences"] == 2
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv", keep_default_na=False)
+    assert (summary.converged.astype(str) == "False").all()
+
+    code, out, err = run(capsys, *args, "--allow-unconverged", "--out", tmp_path / "b")
+    assert code == 0
+    assert "CONVERGENCE CHECKS FAILED" in err
+    for name in ("posterior.nc", "summary.csv", "diagnostics.json", "provenance.json"):
+        assert (tmp_path / "b" / name).is_file()
+
+
+def test_fit_converged_returns_0(capsys, fake_sampling, small_spec_path, tmp_path):
+    # independent draws from 4 chains x 150: ESS about 600 > 400, R-hat about 1
+    fake_sampling()
+    code, out, err = run(
+        capsys,
+        "fit",
+        small_spec_path,
+        "--draws",
+        "150",
+        "--chains",
+        "4",
+        "--quiet",
+        "--out",
+        tmp_path,
+    )
+    assert code == 0, err
+    assert "CONVERGENCE" not in err
+    diag = json.loads((tmp_path / "diagnostics.json").read_text())
+    assert diag["passed"] is True
+    summary = pd.read_csv(tmp_path / "summary.csv", keep_default_na=False)
+    assert set(summary[summary.quantity == "size"].group) == {"victims", "offenders"}
+    assert (tmp_path / "report.html").is_file()
+    assert (tmp_path / "classical_estimates.csv").is_file()
