@@ -50,12 +50,12 @@ def benchmark_pages() -> list[Path]:
     folder = DOCS / "benchmarks"
     if not folder.is_dir():
         return []
-    pages = sorted(folder.glob("*.md"))
-    return sorted(pages, key=lambda p: (p.name != "index.md", p.name))
+    pages = sorted(folder.rglob("*.md"))
+    return sorted(pages, key=lambda p: (p.name != "index.md", p.relative_to(folder).as_posix()))
 
 
 def on_config(config, **kwargs):
-    pages = [f"benchmarks/{p.name}" for p in benchmark_pages()]
+    pages = [p.relative_to(DOCS).as_posix() for p in benchmark_pages()]
     for entry in config["nav"] or []:
         if isinstance(entry, dict) and "Results" in entry:
             section = entry["Results"]
@@ -91,7 +91,8 @@ def _cli_options() -> str:
 
 
 def _benchmark_list(page_dir: str) -> str:
-    present = {p.name: p for p in benchmark_pages()}
+    folder = DOCS / "benchmarks"
+    present = {p.relative_to(folder).as_posix(): p for p in benchmark_pages()}
     prefix = "benchmarks/" if page_dir == "" else "../benchmarks/"
     lines = []
     for name, what in EXPECTED_BENCHMARKS.items():

@@ -307,3 +307,30 @@ def test_all_formats_load_the_same_data(tmp_path, fmt):
     pd.testing.assert_series_equal(got.area, ref.area)
     pd.testing.assert_series_equal(got.known_sizes, ref.known_sizes)
     assert got.data_hash() == ref.data_hash()
+
+
+def test_combined_hidden_group_needs_only_its_source_columns(tmp_path):
+    """[preprocess] combine builds a hidden group from two questions (Scale of Harm)."""
+    import tomli_w
+
+    from bayes_nsum.analysis import prepare
+
+    df = pd.DataFrame(
+        {"id": [1, 2, 3, 4], "k1": [2, 0, 7, 1], "k2": [3, 3, 3, 4],
+         "v_gen": [0, 2, 0, 1], "v_live": [1, 0, 0, 3]}
+    )
+    df.to_csv(tmp_path / "s.csv", index=False)
+    pd.DataFrame({"group": ["k1", "k2"], "size": [1000, 800]}).to_csv(
+        tmp_path / "k.csv", index=False
+    )
+    spec = {
+        "data": {"survey": "s.csv", "known_sizes": "k.csv", "total_population": 100000},
+        "groups": {"hidden": ["victims"]},
+        "preprocess": {"combine": {"victims": {"sources": ["v_gen", "v_live"], "how": "max"}}},
+    }
+    (tmp_path / "spec.toml").write_text(tomli_w.dumps(spec))
+    prep = prepare(tmp_path / "spec.toml")
+    assert prep.ard.counts["victims"].tolist() == [1.0, 2.0, 0.0, 3.0]
+    summary = prep.log.summary().set_index(["rule", "group"])
+    # two respondents (1 and 4) answered more on the second question than the first
+    assert summary.loc[("combine", "victims"), "n_changed"] == 2

@@ -376,7 +376,17 @@ def load_survey(spec: Spec) -> ARD:
             + ", ".join(f"{g}={known_sizes[g]:g}" for g in bad[:5])
         )
 
-    counts = _numeric_counts(df, known + hidden, where)
+    # A group built by [preprocess] combine (e.g. victims = max of two questions) need not have
+    # a column yet: its source columns are validated and carried instead.
+    combine = spec.section("preprocess").get("combine") or {}
+    count_cols = []
+    for g in known + hidden:
+        rule = combine.get(g) if isinstance(combine, dict) else None
+        if g not in df.columns and isinstance(rule, dict) and rule.get("sources"):
+            count_cols.extend(s for s in rule["sources"] if s not in count_cols)
+        elif g not in count_cols:
+            count_cols.append(g)
+    counts = _numeric_counts(df, count_cols, where)
 
     def design(key: str) -> pd.Series | None:
         col = data.get(key)
