@@ -8,7 +8,7 @@ export PYTENSOR_FLAGS ?= compiledir=$(CURDIR)/.pytensor
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.pytensor/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: setup demo test test-fast test-slow lint docs benchmarks clean
+.PHONY: setup browser demo test test-fast test-slow lint docs benchmarks clean
 
 setup: $(VENV)/.installed
 
@@ -19,17 +19,24 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip && \
 	$(BIN)/python -m pip install -q -e ".[test,docs]" && touch $@
 
+# The report test renders report.html in headless Chromium (Debian package); without it that
+# one test is skipped with a message.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed: the browser rendering test will be skipped"
+
 demo: setup
 	$(BIN)/bayes-nsum demo --out results/demo
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -m "not slow" -q
 	$(BIN)/python -m pytest -m slow -q
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-slow: setup
+test-slow: setup browser
 	$(BIN)/python -m pytest -m slow -q
 
 lint: setup

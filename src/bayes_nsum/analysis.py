@@ -219,6 +219,22 @@ def build_model(prep: Prepared, priors: dict | None = None, prior_set: str | Non
     )
 
 
+def write_sensitivity(result, model, outdir: Path) -> Path:
+    """Power-scaling prior/likelihood sensitivity of a fit, written to ``sensitivity.csv``.
+
+    Where it cannot be computed the reason is written to ``sensitivity_error.json`` instead
+    (never skipped silently).
+    """
+    from .prior_checks import power_scaling_sensitivity
+
+    try:
+        table = power_scaling_sensitivity(result, model)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported beside the results
+        return write_json({"error": f"{type(exc).__name__}: {exc}"},
+                          outdir / "sensitivity_error.json")
+    return write_csv(table, outdir / "sensitivity.csv")
+
+
 def run_fit(
     spec,
     out: str | Path | None = None,
@@ -252,6 +268,7 @@ def run_fit(
         # the baseline cannot always be computed (e.g. an area where every degree is zero):
         # say so in a file beside the results rather than skipping it silently
         write_json({"error": str(exc)}, outdir / "classical_estimates_error.json")
+    write_sensitivity(result, model, outdir)
     want_report = prep.spec.section("output").get("report", True) if report is None else report
     if want_report:
         from .report import write_report

@@ -38,7 +38,21 @@ def cmd_estimate(args) -> int:
 def cmd_validate(args) -> int:
     from .analysis import run_validate
 
-    table, summary, outdir = run_validate(args.spec, args.out)
+    if args.bayesian:
+        from .compare import run_bayesian_validate
+
+        sampler = {
+            "draws": args.draws,
+            "tune": args.tune,
+            "chains": args.chains,
+            "seed": args.seed,
+            "progress": False,
+        }
+        table, summary, outdir = run_bayesian_validate(
+            args.spec, args.out, {k: v for k, v in sampler.items() if v is not None}
+        )
+    else:
+        table, summary, outdir = run_validate(args.spec, args.out)
     _print_table(table)
     print("summary: " + ", ".join(f"{k}={v:.4g}" for k, v in summary.items()))
     print(f"wrote {outdir / 'internal_consistency.csv'}")
@@ -177,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="internal consistency (each known group held out)")
     v.add_argument("spec")
     v.add_argument("--out")
+    v.add_argument(
+        "--bayesian",
+        action="store_true",
+        help="refit the spec's Bayesian model with each known group held out",
+    )
+    v.add_argument("--draws", type=int)
+    v.add_argument("--tune", type=int)
+    v.add_argument("--chains", type=int)
+    v.add_argument("--seed", type=int)
     v.set_defaults(func=cmd_validate)
 
     f = sub.add_parser("fit", help="fit the spec's Bayesian model")
@@ -228,10 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
 # Commands contributed by other modules: (name, help); each module exposes add_parser(sub).
 _EXTRA_COMMANDS: list[tuple[str, str]] = [
     ("sweep", "scenario sweeps and prior-set comparisons (sweep, compare-priors)"),
+    ("compare", "rank Bayesian models of the same data by PSIS-LOO"),
+    ("report", "write the HTML report of a results folder"),
 ]
 
 
-def _register_extra(sub, name, helpmsg) -> None:  # pragma: no cover - filled by later modules
+def _register_extra(sub, name, helpmsg) -> None:
     import importlib
 
     mod = importlib.import_module(f".cli_{name.replace('-', '_')}", __package__)
