@@ -152,8 +152,14 @@ def compute_diagnostics(
     th = {**DIAGNOSTIC_DEFAULTS, **(thresholds or {})}
     post = tree["posterior"].to_dataset()
     stats = tree["sample_stats"].to_dataset()
+    # Per-respondent degrees are excluded (thousands of nuisance values; their hyperparameters
+    # are checked), and so are ``*_raw`` variables: unconstrained raw effects whose only
+    # non-identified direction (e.g. the mean of the overdispersed model's respondent effects,
+    # removed by centring) is not part of any reported quantity.
     names = var_names or [
-        v for v in post.data_vars if not v.startswith("log_degree") and v != "degree"
+        v
+        for v in post.data_vars
+        if not v.startswith("log_degree") and v != "degree" and not v.endswith("_raw")
     ]
     per_param: list[dict[str, Any]] = []
     for v in names:
