@@ -47,11 +47,25 @@ def main() -> None:
         ("Killworth MLE, unweighted", None, "mle"),
         ("PIMLE, weighted", ard.weights, "pimle"),
     ]:
-        est = classical.scale_up(ard.counts[ard.groups], ard.known_sizes, ard.total_population,
-                                 list(ard.hidden), weights=w, method=method)
+        est = classical.scale_up(
+            ard.counts[ard.groups],
+            ard.known_sizes,
+            ard.total_population,
+            list(ard.hidden),
+            weights=w,
+            method=method,
+        )
         for g, v in est.items():
-            rows.append({"method": label, "group": g, "estimate": v, "lower": None,
-                         "upper": None, "seconds": None})
+            rows.append(
+                {
+                    "method": label,
+                    "group": g,
+                    "estimate": v,
+                    "lower": None,
+                    "upper": None,
+                    "seconds": None,
+                }
+            )
     for name in a.models.split(","):
         model = build_model(prepare(spec.with_value("model.name", name)))
         t0 = time.perf_counter()
@@ -60,10 +74,18 @@ def main() -> None:
         s = res.summary()
         diag = res.diagnostics()
         for r in s[(s.quantity == "size") & (s.area == "")].itertuples():
-            rows.append({"method": f"Bayesian {name} (median, 90% CrI)", "group": r.group,
-                         "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
-                         "seconds": wall, "r_hat": diag["max_r_hat"],
-                         "min_ess": diag["min_ess_bulk"]})
+            rows.append(
+                {
+                    "method": f"Bayesian {name} (median, 90% CrI)",
+                    "group": r.group,
+                    "estimate": r.estimate,
+                    "lower": r.lower,
+                    "upper": r.upper,
+                    "seconds": wall,
+                    "r_hat": diag["max_r_hat"],
+                    "min_ess": diag["min_ess_bulk"],
+                }
+            )
     df = pd.DataFrame(rows)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)

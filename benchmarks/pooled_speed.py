@@ -31,8 +31,14 @@ def main() -> None:
     res = []
     for n in a.per_area.split(","):
         r = timing_run(a.seed, respondents_per_area=int(n))
-        r.update({"areas": 150, "per_area": int(n), "machine": os.environ.get("BENCH_LABEL", ""),
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+        r.update(
+            {
+                "areas": 150,
+                "per_area": int(n),
+                "machine": os.environ.get("BENCH_LABEL", ""),
+                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
         print(json.dumps(r), flush=True)
         res.append(r)
         (out / "pooled_speed.json").write_text(json.dumps(res, indent=1))

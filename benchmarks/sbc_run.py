@@ -24,8 +24,17 @@ def main() -> None:
     p.add_argument("--out", required=True)
     a = p.parse_args()
     t0 = time.perf_counter()
-    res = run_sbc(a.model, replications=a.replications, n_respondents=a.n, draws=a.draws,
-                  tune=a.tune, chains=2, thin_to=99, bins=10, seed=a.seed)
+    res = run_sbc(
+        a.model,
+        replications=a.replications,
+        n_respondents=a.n,
+        draws=a.draws,
+        tune=a.tune,
+        chains=2,
+        thin_to=99,
+        bins=10,
+        seed=a.seed,
+    )
     res.settings["wall_s"] = time.perf_counter() - t0
     res.save(a.out)
     print(res.uniformity.to_string(index=False))

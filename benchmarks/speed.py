@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 
 
-def one(model_name: str, n: int, backend: str, draws: int, tune: int, chains: int,
-        seed: int) -> dict:
+def one(
+    model_name: str, n: int, backend: str, draws: int, tune: int, chains: int, seed: int
+) -> dict:
     import numpy as np
 
     from bayes_nsum import simulate
@@ -37,24 +38,46 @@ def one(model_name: str, n: int, backend: str, draws: int, tune: int, chains: in
     rho = {**preset["rho"], "victims": 0.05, "offenders": 0.05}
     rho = {k: v for k, v in rho.items() if k in preset["known_sizes"] or k in hidden}
     sim = simulate.simulate_ard(
-        n_respondents=n, known_sizes=preset["known_sizes"], hidden_sizes=hidden,
-        total_population=N, mu=preset["mu"], sigma=preset["sigma"], likelihood="poisson",
-        rho=rho, tau={"victims": 0.6, "offenders": 0.5}, seed=seed,
+        n_respondents=n,
+        known_sizes=preset["known_sizes"],
+        hidden_sizes=hidden,
+        total_population=N,
+        mu=preset["mu"],
+        sigma=preset["sigma"],
+        likelihood="poisson",
+        rho=rho,
+        tau={"victims": 0.6, "offenders": 0.5},
+        seed=seed,
     )
     from bayes_nsum.data import ARD
 
     counts = sim.survey.set_index("id")[sim.known + sim.hidden].astype(float)
     ks = sim.known_sizes.set_index("group")["size"].astype(float)
-    ard = ARD(counts=counts, known=tuple(sim.known), hidden=tuple(sim.hidden), known_sizes=ks,
-              total_population=float(N))
-    tau_prior = {"victims": {"dist": "Beta", "mean": 0.6, "concentration": 20},
-                 "offenders": {"dist": "Beta", "mean": 0.5, "concentration": 20}}
+    ard = ARD(
+        counts=counts,
+        known=tuple(sim.known),
+        hidden=tuple(sim.hidden),
+        known_sizes=ks,
+        total_population=float(N),
+    )
+    tau_prior = {
+        "victims": {"dist": "Beta", "mean": 0.6, "concentration": 20},
+        "offenders": {"dist": "Beta", "mean": 0.5, "concentration": 20},
+    }
     priors = {"tau": tau_prior} if model_name in ("transmission", "combined") else None
     model = MODELS[model_name](ard, priors=priors)
-    settings = sampler_settings(draws=draws, tune=tune, chains=chains, seed=seed,
-                                backend=backend, progress=False)
-    out = {"model": model_name, "n": n, "backend": backend, "draws": draws, "tune": tune,
-           "chains": chains, "n_groups": len(ard.groups)}
+    settings = sampler_settings(
+        draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, progress=False
+    )
+    out = {
+        "model": model_name,
+        "n": n,
+        "backend": backend,
+        "draws": draws,
+        "tune": tune,
+        "chains": chains,
+        "n_groups": len(ard.groups),
+    }
     pm_model = model.model
     if backend == "nutpie":
         t0 = time.perf_counter()
@@ -115,25 +138,59 @@ def main() -> None:
     for m in a.models.split(","):
         for n in a.n.split(","):
             for b in a.backends.split(","):
-                cmd = [sys.executable, __file__, "--one", "--models", m, "--n", n,
-                       "--backends", b, "--draws", str(a.draws), "--tune", str(a.tune),
-                       "--chains", str(a.chains), "--seed", str(a.seed)]
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    "--models",
+                    m,
+                    "--n",
+                    n,
+                    "--backends",
+                    b,
+                    "--draws",
+                    str(a.draws),
+                    "--tune",
+                    str(a.tune),
+                    "--chains",
+                    str(a.chains),
+                    "--seed",
+                    str(a.seed),
+                ]
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
                 if line:
                     r = json.loads(line[-1][7:])
                 else:
-                    r = {"model": m, "n": int(n), "backend": b,
-                         "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+                    r = {
+                        "model": m,
+                        "n": int(n),
+                        "backend": b,
+                        "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300],
+                    }
                 r["wall_s"] = time.perf_counter() - t0
                 r["machine"] = a.label
                 results.append(r)
                 print(json.dumps(r), flush=True)
     (out / "speed.json").write_text(json.dumps(results, indent=1))
-    cols = ["machine", "model", "n", "backend", "chains", "draws", "compile_cold_s",
-            "compile_warm_s", "sample_s", "min_ess_bulk_size", "ess_per_s", "max_r_hat_size",
-            "divergences", "peak_rss_mib", "error"]
+    cols = [
+        "machine",
+        "model",
+        "n",
+        "backend",
+        "chains",
+        "draws",
+        "compile_cold_s",
+        "compile_warm_s",
+        "sample_s",
+        "min_ess_bulk_size",
+        "ess_per_s",
+        "max_r_hat_size",
+        "divergences",
+        "peak_rss_mib",
+        "error",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in results:
         cells = []

@@ -396,7 +396,7 @@ errors""",
 from matplotlib.ticker import NullFormatter
 
 fig, axes = plt.subplots(1, len(ard.hidden), figsize=(5 * len(ard.hidden), 4.5), squeeze=False)
-for ax, g in zip(axes[0], ard.hidden):
+for ax, g in zip(axes[0], ard.hidden, strict=True):
     t = truth_area.loc[areas, g]
     k = cl_prev.loc[areas, g]
     shown = k > 0  # an area where nobody knows a member gets a Killworth estimate of 0
@@ -860,7 +860,7 @@ plt.show()""",
 params = list(res.uniformity.parameter)
 fig, axes = plt.subplots(1, len(params), figsize=(4 * len(params), 3.8), squeeze=False)
 units = {"mu": "log people", "sigma": "log people", "log_visible": "log share"}
-for ax, p in zip(axes[0], params):
+for ax, p in zip(axes[0], params, strict=True):
     r = res.ranks[res.ranks.parameter == p]
     ax.plot(r.truth, r.posterior_median, "o", ms=4, color="#4477aa")
     lims = [min(r.truth.min(), r.posterior_median.min()), max(r.truth.max(), r.posterior_median.max())]

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_sbc_degree_model_small(tmp_path):
-    res = run_sbc("degree", replications=8, n_respondents=150, draws=100, tune=200,
-                  thin_to=49, bins=5, seed=2)
+    res = run_sbc(
+        "degree", replications=8, n_respondents=150, draws=100, tune=200, thin_to=49, bins=5, seed=2
+    )
     assert set(res.uniformity["parameter"]) == {"mu", "sigma", "log_visible[hidden_1]"}
     assert res.ranks["rank"].between(0, 49).all()
     assert len(res.ranks) == 8 * 3

@@ -316,8 +316,13 @@ def test_combined_hidden_group_needs_only_its_source_columns(tmp_path):
     from bayes_nsum.analysis import prepare
 
     df = pd.DataFrame(
-        {"id": [1, 2, 3, 4], "k1": [2, 0, 7, 1], "k2": [3, 3, 3, 4],
-         "v_gen": [0, 2, 0, 1], "v_live": [1, 0, 0, 3]}
+        {
+            "id": [1, 2, 3, 4],
+            "k1": [2, 0, 7, 1],
+            "k2": [3, 3, 3, 4],
+            "v_gen": [0, 2, 0, 1],
+            "v_live": [1, 0, 0, 3],
+        }
     )
     df.to_csv(tmp_path / "s.csv", index=False)
     pd.DataFrame({"group": ["k1", "k2"], "size": [1000, 800]}).to_csv(

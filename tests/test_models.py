@@ -360,3 +360,28 @@ def test_every_model_fits_with_fake_sampling(small_prep, fake_sampling, name):
     np.testing.assert_allclose(
         post["prevalence"].values, post["size"].values / small_prep.ard.total_population
     )
+
+
+def test_recall_calibration_bends_known_rates_around_their_centre(small_prep):
+    """log r_k = log m_k + gamma (log m_k - c): with gamma fixed at -0.3 the reported rates of
+    the known groups are pulled towards the centre c (their mean log share)."""
+    import pytensor
+
+    from bayes_nsum.estimators import DegreeModel
+
+    ard = small_prep.ard
+    model = DegreeModel(ard, recall_calibration=True, priors={"gamma": -0.3})
+    m = model.model
+    assert "gamma" not in [v.name for v in m.free_RVs]  # fixed by the override
+    log_m = np.log(ard.known_sizes.loc[list(ard.known)].to_numpy() / ard.total_population)
+    c = log_m.mean()
+    ip = m.initial_point()
+    f = pytensor.function(
+        m.value_vars, m["log_rate"], on_unused_input="ignore", mode="FAST_COMPILE"
+    )
+    log_rate = f(*[ip[v.name] for v in m.value_vars])
+    np.testing.assert_allclose(log_rate[: len(log_m)], log_m - 0.3 * (log_m - c), rtol=1e-12)
+    # a free slope is a parameter with the default Normal(0, 0.5) prior
+    free = DegreeModel(ard, recall_calibration=True)
+    assert "gamma" in [v.name for v in free.model.free_RVs]
+    assert np.isfinite(free.model.compile_logp(mode="FAST_COMPILE")(free.model.initial_point()))

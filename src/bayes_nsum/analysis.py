@@ -230,8 +230,9 @@ def write_sensitivity(result, model, outdir: Path) -> Path:
     try:
         table = power_scaling_sensitivity(result, model)
     except Exception as exc:  # noqa: BLE001 - any failure is reported beside the results
-        return write_json({"error": f"{type(exc).__name__}: {exc}"},
-                          outdir / "sensitivity_error.json")
+        return write_json(
+            {"error": f"{type(exc).__name__}: {exc}"}, outdir / "sensitivity_error.json"
+        )
     return write_csv(table, outdir / "sensitivity.csv")
 
 

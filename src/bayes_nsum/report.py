@@ -667,12 +667,38 @@ def write_report(
         except (KeyError, ValueError) as exc:
             _problem(parts, "The internal-consistency section", exc)
 
+    if (d / "sensitivity.csv").is_file() or (d / "sensitivity_error.json").is_file():
+        _sensitivity_section(page.section("sensitivity", "Prior and likelihood sensitivity"), d)
+
     _data_section(
         page.section("data", "Data and pre-processing"), tree, prov, list(cfg.get("known") or []), d
     )
     _model_section(page.section("model", "Model and priors"), prov, tree)
     _provenance_section(page.section("provenance", "Software, spec and data"), prov, tree)
     return write_text(page.render(), d / "report.html")
+
+
+def _sensitivity_section(parts: list[str], d: Path) -> None:
+    """Power-scaling sensitivity (written by the fit as sensitivity.csv), problems flagged."""
+    if not (d / "sensitivity.csv").is_file():
+        err = json.loads((d / "sensitivity_error.json").read_text()).get("error", "?")
+        parts.append(f"<p class='bad'>Sensitivity could not be computed: {_esc(err)}</p>")
+        return
+    t = _read_csv(d / "sensitivity.csv")
+    parts.append(
+        "<p>Power-scaling sensitivity (Kallioinen et al. 2024): how much each quantity's "
+        "posterior moves when the prior or the likelihood is raised to a power near 1. "
+        "A quantity driven by its prior rather than the data (e.g. a transmission rate) is "
+        "expected to be prior-sensitive; a prior-data conflict needs attention.</p>"
+    )
+    flagged = t["diagnosis"].astype(str).str.contains("conflict|strong prior", regex=True)
+    if flagged.any():
+        names = ", ".join(
+            f"{r.variable}{'[' + str(r.group) + ']' if str(r.group) else ''}"
+            for r in t[flagged].itertuples()
+        )
+        parts.append(f"<p class='bad'>Prior-sensitive or in conflict: {_esc(names)}.</p>")
+    parts.append(_table(t, row_class=lambda r: "fail" if flagged.loc[r.name] else None))
 
 
 def comparison_html(comp) -> str:
