@@ -44,13 +44,13 @@ EXPECTED_FREE = {
         "sigma_alpha": (),
         "mu_beta": (),
         "sigma_beta": (),
-        "z_alpha": ("respondent",),
-        "z_beta": ("group",),
+        "alpha_raw": ("respondent",),
+        "beta": ("group",),
         "inv_omega": ("group",),
     },
 }
 
-CONTRACT = [
+CONTRACT = [  # the summary.csv columns the issue fixes (written out, not imported)
     "area",
     "group",
     "quantity",

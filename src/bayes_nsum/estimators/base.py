@@ -144,6 +144,20 @@ class NSUMModel(ABC):
             coords={d: post[d].values for d in dims if d in post.coords},
         )
 
+    def _hidden_param_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
+        """Draws of a per-hidden-group parameter, constants broadcast when fixed."""
+        if name in post:
+            return post[name]
+        hidden = list(self.data.hidden)
+        vals = []
+        for h in hidden:
+            key = f"{name}_{h}"
+            if key in post:
+                vals.append(post[key])
+            else:
+                vals.append(self._constant_draws(post, self.priors[name][h].params["value"]))
+        return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
+
     def _hidden_outputs(self, post: xr.Dataset, log_prev: xr.DataArray) -> xr.Dataset:
         """Add ``size``, ``prevalence`` and ``one_in_x`` per hidden group from log N_H / N."""
         d = self.data

@@ -190,28 +190,16 @@ class MaltielModel(NSUMModel):
         )
 
     # -- derived --------------------------------------------------------------------------
-    def _group_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
-        """Draws of a per-hidden-group parameter, constants broadcast when fixed."""
-        if name in post:
-            return post[name]
-        hidden = list(self.data.hidden)
-        vals = []
-        for h in hidden:
-            key = f"{name}_{h}"
-            if key in post:
-                vals.append(post[key])
-            else:
-                vals.append(self._constant_draws(post, self.priors[name][h].params["value"]))
-        return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
-
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
-        log_prev = self._group_draws(post, "log_visible") - np.log(self._group_draws(post, "delta"))
+        log_prev = self._hidden_param_draws(post, "log_visible") - np.log(
+            self._hidden_param_draws(post, "delta")
+        )
         if self.options["transmission"]:
-            tau = self._group_draws(post, "tau")
+            tau = self._hidden_param_draws(post, "tau")
             post["tau"] = tau
             log_prev = log_prev - np.log(tau)
-        post["delta"] = self._group_draws(post, "delta")
-        post["log_visible"] = self._group_draws(post, "log_visible")
+        post["delta"] = self._hidden_param_draws(post, "delta")
+        post["log_visible"] = self._hidden_param_draws(post, "log_visible")
         if "log_degree" in post:
             post["degree"] = np.exp(post["log_degree"])
         return self._hidden_outputs(post, log_prev)

@@ -78,36 +78,18 @@ class OverdispersedModel(NSUMModel):
             pm.Potential("loglik", negbin_overdispersed_loglik(stats, log_mean, omega))
         return model
 
-    def _fixed_or_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
-        if name in post:
-            return post[name]
-        hidden = list(self.data.hidden)
-        vals = []
-        for h in hidden:
-            key = f"{name}_{h}"
-            vals.append(
-                post[key]
-                if key in post
-                else self._constant_draws(post, self.priors[name][h].params["value"])
-            )
-        return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
-
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
         d = self.data
         known, hidden = list(d.known), list(d.hidden)
         m_known = d.known_sizes.loc[known].to_numpy(float) / d.total_population
-        beta = (
-            post["beta"]
-            if "beta" in post
-            else post["mu_beta"] + post["sigma_beta"] * post["z_beta"]
-        )
-        if "group" not in beta.dims:
+        if "beta" not in post or "group" not in post["beta"].dims:
             return post
+        beta = post["beta"]
         beta = beta.assign_coords(group=d.groups)
         scale = np.log(m_known.sum()) - np.log(np.exp(beta.sel(group=known)).sum("group"))
         post["scale_c"] = scale
-        tau = self._fixed_or_draws(post, "tau")
-        delta = self._fixed_or_draws(post, "delta")
+        tau = self._hidden_param_draws(post, "tau")
+        delta = self._hidden_param_draws(post, "delta")
         post["tau"], post["delta"] = tau, delta
         log_vis = (beta.sel(group=hidden) + scale).rename(group="hidden")
         post["log_visible"] = log_vis
