@@ -1,10 +1,13 @@
 """Parameter recovery on simulated surveys (slow tier: real sampling).
 
 Each model is fitted to data simulated from its own generative assumptions, and the true hidden
-sizes must lie inside the 90% credible interval. One 90% interval misses by chance with
-probability 0.1, so every model is checked on ONE simulated data set with fixed seeds (the test
-is deterministic); the seeds were not chosen by looking at results, and calibration over many
-replications is the job of the SBC harness (tests/test_calibration.py, docs/benchmarks).
+sizes must lie inside a credible interval. Tolerance: the suite checks 10 hidden sizes; if each
+were held to its 90% interval, a correct model would fail somewhere with probability
+1 - 0.9^10 = 65%, so the assertion uses the 99% interval (false alarm about 10% for the whole
+suite, fixed once the seeds are fixed) and the 90% verdict is printed. Whether the 90% intervals
+have 90% coverage is what the SBC harness checks over many replications (tests/test_calibration.py
+and the R = 100 runs in docs/benchmarks/calibration.md). The seeds were not chosen by looking at
+results.
 """
 
 from __future__ import annotations
@@ -39,13 +42,23 @@ def _truth(sim: simulate.Simulation) -> pd.Series:
     return t[(t.quantity == "size") & (t.area.fillna("") == "")].set_index("group")["value"]
 
 
-def _check_covered(result, sim, prob=0.9):
+def _check_covered(result, sim, prob=0.99):
     truth = _truth(sim)
+    s90 = result.summary(0.9)
+    s90 = s90[(s90.quantity == "size") & (s90.area == "")].set_index("group")
+    for h in sim.hidden:
+        inside = s90.loc[h, "lower"] <= truth[h] <= s90.loc[h, "upper"]
+        print(
+            f"{h}: truth {truth[h]:.0f}, 90% interval [{s90.loc[h, 'lower']:.0f}, "
+            f"{s90.loc[h, 'upper']:.0f}] {'covers' if inside else 'MISSES'}"
+        )
     s = result.summary(prob)
     sizes = s[(s.quantity == "size") & (s.area == "")].set_index("group")
     for h in sim.hidden:
         lo, hi = sizes.loc[h, "lower"], sizes.loc[h, "upper"]
-        assert lo <= truth[h] <= hi, f"{h}: truth {truth[h]:.0f} outside [{lo:.0f}, {hi:.0f}]"
+        assert lo <= truth[h] <= hi, (
+            f"{h}: truth {truth[h]:.0f} outside the {prob:.0%} interval [{lo:.0f}, {hi:.0f}]"
+        )
     return sizes
 
 
