@@ -17,11 +17,18 @@ EXIT_BAD_INPUT = 2
 EXIT_UNCONVERGED = 3
 
 
+def _fmt_number(x) -> str:
+    """Counts with thousands separators, small numbers with 4 significant digits."""
+    if isinstance(x, float) and abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.4g}"
+
+
 def _print_table(df, columns=None) -> None:
     import pandas as pd
 
     with pd.option_context(
-        "display.width", 120, "display.max_rows", 200, "display.float_format", "{:,.4g}".format
+        "display.width", 120, "display.max_rows", 200, "display.float_format", _fmt_number
     ):
         print((df[columns] if columns else df).to_string(index=False))
 
@@ -274,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bayes-nsum: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -171,7 +171,9 @@ def compute_diagnostics(
         for j in range(arr.shape[2]):
             if np.isnan(dg["ess_bulk"][j]):
                 continue
-            label = v if not extra else f"{v}[{stacked['_i'].values[j]}]"
+            idx = stacked["_i"].values[j]
+            idx = ", ".join(map(str, idx)) if isinstance(idx, tuple) else str(idx)
+            label = v if not extra else f"{v}[{idx}]"
             per_param.append({"param": label, **{k: float(dg[k][j]) for k in dg}})
     table = pd.DataFrame(per_param)
     n_draws = int(stats.sizes.get("chain", 1) * stats.sizes.get("draw", 1))
