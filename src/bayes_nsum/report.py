@@ -26,6 +26,7 @@ import pandas as pd
 
 from .errors import BayesNsumError
 from .io import write_text
+from .result import SUMMARY_COLUMNS
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:auto;
@@ -274,22 +275,8 @@ def _estimates_section(parts, summary: pd.DataFrame, kind: str, d: Path) -> None
         'each group\'s denominator population; "1 in X" is its inverse.</p>'
     )
     main = nat[nat["quantity"].isin(["size", "prevalence", "one_in_x"])]
-    cols = [
-        c
-        for c in [
-            "group",
-            "quantity",
-            "estimate",
-            "mean",
-            "lower",
-            "upper",
-            "interval_prob",
-            "r_hat",
-            "ess_bulk",
-            "ess_tail",
-        ]
-        if c in main.columns
-    ]
+    # the summary.csv columns, less the (empty) area of national rows
+    cols = [c for c in SUMMARY_COLUMNS if c != "area" and c in main.columns]
     parts.append(_table(main[cols]))
     other = nat[~nat["quantity"].isin(["size", "prevalence", "one_in_x"])]
     if len(other):
