@@ -22,6 +22,7 @@ def main() -> None:
     p.add_argument("--tune", type=int, default=400)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", required=True)
+    p.add_argument("--barrier-dispersion", default=None, choices=["group", "shared"])
     a = p.parse_args()
     t0 = time.perf_counter()
     res = run_sbc(
@@ -34,6 +35,7 @@ def main() -> None:
         thin_to=99,
         bins=10,
         seed=a.seed,
+        options={"barrier_dispersion": a.barrier_dispersion} if a.barrier_dispersion else None,
     )
     res.settings["wall_s"] = time.perf_counter() - t0
     res.save(a.out)

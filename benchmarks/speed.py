@@ -23,7 +23,14 @@ from pathlib import Path
 
 
 def one(
-    model_name: str, n: int, backend: str, draws: int, tune: int, chains: int, seed: int
+    model_name: str,
+    n: int,
+    backend: str,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int,
+    data_rho: str = "preset",
 ) -> dict:
     import numpy as np
 
@@ -37,6 +44,8 @@ def one(
     hidden = {"victims": 0.004 * N, "offenders": 0.001 * N}
     rho = {**preset["rho"], "victims": 0.05, "offenders": 0.05}
     rho = {k: v for k, v in rho.items() if k in preset["known_sizes"] or k in hidden}
+    if data_rho != "preset":  # one barrier dispersion for every known group
+        rho = {k: (float(data_rho) if k in preset["known_sizes"] else v) for k, v in rho.items()}
     sim = simulate.simulate_ard(
         n_respondents=n,
         known_sizes=preset["known_sizes"],
@@ -64,8 +73,10 @@ def one(
         "victims": {"dist": "Beta", "mean": 0.6, "concentration": 20},
         "offenders": {"dist": "Beta", "mean": 0.5, "concentration": 20},
     }
-    priors = {"tau": tau_prior} if model_name in ("transmission", "combined") else None
-    model = MODELS[model_name](ard, priors=priors)
+    base_name, _, variant = model_name.partition(":")
+    priors = {"tau": tau_prior} if base_name in ("transmission", "combined") else None
+    options = {"barrier_dispersion": variant} if variant else {}
+    model = MODELS[base_name](ard, priors=priors, **options)
     settings = sampler_settings(
         draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, progress=False
     )
@@ -77,6 +88,8 @@ def one(
         "tune": tune,
         "chains": chains,
         "n_groups": len(ard.groups),
+        "data_rho": data_rho,
+        "distinct_keys": len(model.stats.key_count),
     }
     pm_model = model.model
     if backend == "nutpie":
@@ -107,10 +120,14 @@ def one(
     stats = tree["sample_stats"].to_dataset()
     div = stats["diverging"] if "diverging" in stats else None
     out["divergences"] = int(np.asarray(div).sum()) if div is not None else -1
+    if "n_steps" in stats:
+        out["mean_leapfrog_steps"] = float(np.asarray(stats["n_steps"]).mean())
     truth = sim.truth.query("quantity == 'size'").set_index("group")["value"]
     for h in sim.hidden:
         lo, hi = np.quantile(post["size"].sel(hidden=h).values, [0.05, 0.95])
         out[f"covered_{h}"] = bool(lo <= truth[h] <= hi)
+        out[f"size_{h}"] = [float(lo), float(post["size"].sel(hidden=h).median()), float(hi)]
+        out[f"truth_{h}"] = float(truth[h])
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -127,9 +144,15 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/out")
     p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--label", default=os.environ.get("BENCH_LABEL", "this machine"))
+    p.add_argument(
+        "--data-rho",
+        default="preset",
+        help="barrier dispersion of the known groups in the simulated survey: 'preset' (the "
+        "Curitiba preset's per-group values) or one number for all known groups",
+    )
     a = p.parse_args()
     if a.one:
-        res = one(a.models, int(a.n), a.backends, a.draws, a.tune, a.chains, a.seed)
+        res = one(a.models, int(a.n), a.backends, a.draws, a.tune, a.chains, a.seed, a.data_rho)
         print("RESULT " + json.dumps(res))
         return
     out = Path(a.out)
@@ -156,6 +179,8 @@ def main() -> None:
                     str(a.chains),
                     "--seed",
                     str(a.seed),
+                    "--data-rho",
+                    a.data_rho,
                 ]
                 t0 = time.perf_counter()
                 proc = subprocess.run(cmd, capture_output=True, text=True)

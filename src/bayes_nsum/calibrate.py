@@ -90,6 +90,25 @@ class SBCResult:
         return out
 
 
+def uniformity_table(ranks: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
+    """Chi-square test of uniform ranks per parameter (ranks in 0..L binned into ``bins``)."""
+    uni = []
+    for p, grp in ranks.groupby("parameter", sort=False):
+        L = int(grp["n_draws"].iloc[0])
+        counts = np.histogram(grp["rank"], bins=np.linspace(0, L + 1, bins + 1))[0]
+        stat, pval = sps.chisquare(counts)
+        uni.append(
+            {
+                "parameter": p,
+                "statistic": float(stat),
+                "p_value": float(pval),
+                "n": int(len(grp)),
+                "bins": bins,
+            }
+        )
+    return pd.DataFrame(uni)
+
+
 def _simulate_from_model(model, theta: dict[str, np.ndarray], n: int, rng) -> np.ndarray:
     """Simulate answers (n x groups) from a Maltiel-family model at parameters ``theta``."""
     kind = model.options["degree"]
@@ -187,11 +206,13 @@ def run_sbc(
     params = ["mu", "sigma", "log_visible"]
     if model.options["barrier"]:
         params.append("rho")
+    if getattr(model, "shared_barrier", False):
+        params.append("rho_known")
     rows = []
     for r in range(replications):
         theta = _prior_draw(model, pm_model, int(rng.integers(2**31)))
         y = _simulate_from_model(model, theta, n_respondents, rng)
-        stats = CountStats.from_matrix(y)
+        stats = CountStats.from_matrix(y, n_known=len(known))
         used = {v.name for v in compiled.shared_var_keys}
         new_data = {k: v for k, v in stats.data_dict().items() if k in used}
         tree = sample_compiled(
@@ -221,23 +242,9 @@ def run_sbc(
                     }
                 )
     ranks = pd.DataFrame(rows)
-    uni = []
-    for p, grp in ranks.groupby("parameter", sort=False):
-        L = int(grp["n_draws"].iloc[0])
-        counts = np.histogram(grp["rank"], bins=np.linspace(0, L + 1, bins + 1))[0]
-        stat, pval = sps.chisquare(counts)
-        uni.append(
-            {
-                "parameter": p,
-                "statistic": float(stat),
-                "p_value": float(pval),
-                "n": int(len(grp)),
-                "bins": bins,
-            }
-        )
     return SBCResult(
         ranks=ranks,
-        uniformity=pd.DataFrame(uni),
+        uniformity=uniformity_table(ranks, bins),
         settings={
             "model": model_name,
             "replications": replications,

@@ -161,7 +161,11 @@ def cmd_calibrate(args) -> int:
     prep = prepare(spec)
     ard = prep.ard
     model = spec.section("model")
-    options = {k: v for k, v in model.items() if k in ("degree", "recall_calibration")}
+    options = {
+        k: v
+        for k, v in model.items()
+        if k in ("degree", "recall_calibration", "barrier_dispersion")
+    }
     res = run_sbc(
         model_name=model.get("name", "degree"),
         replications=args.replications,

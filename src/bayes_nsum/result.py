@@ -49,7 +49,7 @@ SUMMARY_QUANTITIES = {
     "omega": "group",
     "sigma_area": "group",
 }
-SCALARS = ("mu", "sigma", "gamma", "sigma_alpha", "sigma_beta")
+SCALARS = ("mu", "sigma", "gamma", "rho_known", "sigma_alpha", "sigma_beta")
 
 
 def _interval(x: np.ndarray, prob: float, kind: str) -> tuple[float, float]:

@@ -55,6 +55,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "pooled",
         "degree": "degree distribution: 'lognormal' (default) or 'gamma'",
         "recall_calibration": "fit a recall-error calibration on the known groups (bool)",
+        "barrier_dispersion": "barrier/combined: 'group' (one rho per group, latent degrees; "
+        "default) or 'shared' (one rho for the known groups, degrees integrated out; fast at "
+        "any n)",
         "anchor": "pooled model: 'likelihood' (default) or 'posthoc' scaling by known groups",
         "correlated": "pooled model: correlated respondent-by-group biases with an LKJ prior",
         "prior_set": "named prior set (models/priors/NAME.toml or a bundled set)",

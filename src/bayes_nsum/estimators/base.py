@@ -100,7 +100,9 @@ class NSUMModel(ABC):
     @property
     def stats(self) -> CountStats:
         if self._stats is None:
-            self._stats = CountStats.from_matrix(self.data.counts[self.data.groups].to_numpy(float))
+            self._stats = CountStats.from_matrix(
+                self.data.counts[self.data.groups].to_numpy(float), n_known=len(self.data.known)
+            )
         return self._stats
 
     @property

@@ -25,6 +25,7 @@ from scipy.special import gammaln
 
 GH_NODES, GH_WEIGHTS = np.polynomial.hermite.hermgauss(64)
 NEWTON_STEPS = 6
+BARRIER_NEWTON_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class CountStats:
     uniq_s, uniq_pattern, uniq_count : distinct (row sum, pattern) pairs and their counts.
     hist_values, hist_counts : per group, the distinct answers and how often each occurs.
     const : sum over answered cells of log(y!) (the Poisson / NB normalising constant).
+    n_known : number of leading columns that are known groups (the rest are hidden groups).
+    key_known_sum, key_pattern, key_hidden, key_count : the distinct (sum of known-group
+        answers, missingness pattern, hidden-group answers) rows and their counts; the
+        shared-dispersion barrier likelihood depends on a respondent only through this key.
     """
 
     y: np.ndarray
@@ -57,10 +62,18 @@ class CountStats:
     hist_value: np.ndarray
     hist_count: np.ndarray
     const: float
+    n_known: int
+    key_known_sum: np.ndarray
+    key_pattern: np.ndarray
+    key_hidden: np.ndarray
+    key_count: np.ndarray
 
     @classmethod
-    def from_matrix(cls, y: np.ndarray) -> CountStats:
+    def from_matrix(cls, y: np.ndarray, n_known: int | None = None) -> CountStats:
+        """Statistics of ``y`` (n x G, NaN = missing); the first ``n_known`` columns are the
+        known groups (default: all of them)."""
         y = np.asarray(y, dtype=float)
+        n_known = y.shape[1] if n_known is None else int(n_known)
         observed = ~np.isnan(y)
         y0 = np.where(observed, y, 0.0)
         patterns, pattern_of = np.unique(observed.astype(np.int8), axis=0, return_inverse=True)
@@ -74,6 +87,10 @@ class CountStats:
             hg.extend([g] * len(vals))
             hv.extend(vals)
             hc.extend(cnt)
+        keys = np.column_stack(
+            [y0[:, :n_known].sum(axis=1), pattern_of.astype(float), y0[:, n_known:]]
+        )
+        ukeys, kcount = np.unique(keys, axis=0, return_counts=True)
         return cls(
             y=y0,
             observed=observed,
@@ -89,6 +106,11 @@ class CountStats:
             hist_value=np.asarray(hv, dtype=float),
             hist_count=np.asarray(hc, dtype=float),
             const=float(gammaln(y0[observed] + 1).sum()),
+            n_known=n_known,
+            key_known_sum=ukeys[:, 0],
+            key_pattern=ukeys[:, 1].astype(int),
+            key_hidden=ukeys[:, 2:],
+            key_count=kcount.astype(float),
         )
 
     #: fields registered as PyMC data containers (``ard_<field>``) by :meth:`register`
@@ -105,6 +127,10 @@ class CountStats:
         "hist_value",
         "hist_count",
         "const",
+        "key_known_sum",
+        "key_pattern",
+        "key_hidden",
+        "key_count",
     )
 
     def data_dict(self) -> dict[str, np.ndarray]:
@@ -252,6 +278,111 @@ def negbin_latent_loglik(stats: CountStats, x, log_rate, shape):
         + pt.dot(stats.totals, log_ratio)
         - pt.sum(weight * cell)
     )
+
+
+def _shared_barrier_terms(stats, nk: int, log_rate, log_b, hidden_shape):
+    """Per-key coefficients of the shared-dispersion barrier log-integrand (see below)."""
+    rate = pt.exp(log_rate)
+    pat = stats.patterns[stats.key_pattern]  # (U, G) answered flags of each key
+    r_known = pt.dot(pat[:, :nk], rate[:nk])  # (U,)
+    a_known = pt.exp(log_b) * r_known + stats.key_known_sum
+    lh = log_rate[nk:] - pt.log(hidden_shape)  # (M,)
+    a_hidden = pat[:, nk:] * (hidden_shape[None, :] + stats.key_hidden)  # (U, M)
+    s = stats.key_known_sum + pt.sum(stats.key_hidden, axis=1)
+    r_all = r_known + pt.dot(pat[:, nk:], rate[nk:])
+    return s, a_known, a_hidden, lh, r_all
+
+
+def negbin_shared_collapsed_loglik(
+    stats, n_known: int, n_hidden: int, log_rate, log_b, hidden_shape, mu, sigma, nodes: int = 32
+):
+    r"""Barrier-effects likelihood with one dispersion for the known groups, degree integrated
+    out.
+
+    Every answer is negative binomial given the degree, :math:`y_{ik} \mid d_i \sim
+    \mathrm{NegBin}(\text{mean } d_i r_k, \text{shape } \alpha_k)` (a Poisson whose share of
+    the network is Gamma distributed across respondents: the barrier effect). Known groups share
+    one dispersion, :math:`\alpha_k = b\,r_k` with :math:`b = 1/\rho - 1`; every hidden group H
+    keeps its own shape :math:`\alpha_H`. Because the Gamma shares of the known groups then have
+    a common rate, a respondent's known-group answers depend on the degree only through their
+    sum :math:`t_i` (given :math:`t_i` they are Dirichlet-multinomial), and
+
+    .. math::
+        \log p(y) = \sum_{k,v} c_{kv}[\log\Gamma(v+\alpha_k) - \log\Gamma(\alpha_k)]
+        - \sum \log y! - T\log b + \sum_H Y_H \log\frac{r_H}{\alpha_H}
+        + \sum_u n_u \log \int e^{f_u(x)}\, \phi\Big(\frac{x-\mu}{\sigma}\Big)
+          \frac{\mathrm{d}x}{\sigma}
+
+    .. math::
+        f_u(x) = s_u x - (b R_u + t_u)\,\mathrm{sp}(x - \log b)
+        - \sum_H (\alpha_H + y_{uH})\,\mathrm{sp}(x + \log r_H - \log\alpha_H)
+
+    with :math:`\mathrm{sp}(z) = \log(1+e^z)`, :math:`x = \log d`, the sum over the distinct
+    keys u = (known-answer sum :math:`t_u`, missingness pattern, hidden answers
+    :math:`y_{uH}`) held by :math:`n_u` respondents, :math:`R_u` the sum of the known rates
+    answered, :math:`s_u` the row sum, :math:`T` the sum of all known answers and :math:`Y_H`
+    of hidden-group H's answers. The cost grows with the number of distinct keys (a few
+    thousand at n = 100,000), not with n.
+
+    Each integral is computed by ``nodes``-point Gauss-Hermite quadrature centred at the mode
+    of the log-concave integrand (safeguarded Newton steps) and scaled by its curvature there.
+    The centre and scale are held constant in the gradient (``disconnected_grad``): the
+    quadrature estimates the integral for any centre and scale, so its derivative with them
+    fixed estimates the derivative of the integral, at a fraction of the cost of
+    differentiating through the Newton steps. The relative error is below 1e-8 over the
+    ranges checked in the tests.
+    """
+    from pytensor.gradient import disconnected_grad
+
+    nk, m = int(n_known), int(n_hidden)
+    rate = pt.exp(log_rate)
+    shape = pt.concatenate([pt.exp(log_b) * rate[:nk], hidden_shape])
+    g = stats.hist_group
+    hist = pt.sum(
+        stats.hist_count * (pt.gammaln(stats.hist_value + shape[g]) - pt.gammaln(shape[g]))
+    )
+    s, a_known, a_hidden, lh, r_all = _shared_barrier_terms(
+        stats, nk, log_rate, log_b, hidden_shape
+    )
+    linear = -log_b * pt.sum(stats.totals[:nk]) + pt.dot(stats.totals[nk:], lh)
+    s2 = sigma**2
+
+    def f(x):
+        """Log-integrand without the prior's constant at x (U, nodes)."""
+        ex = pt.exp(x)  # one exp per node; sp(x + c) = log1p(e^x e^c)
+        out = s[:, None] * x - a_known[:, None] * pt.log1p(ex * pt.exp(-log_b))
+        for h in range(m):
+            out = out - a_hidden[:, h, None] * pt.log1p(ex * pt.exp(lh[h]))
+        return out - (x - mu) ** 2 / (2 * s2)
+
+    def derivs(x):
+        sk = pt.sigmoid(x - log_b)
+        d1 = s - a_known * sk - (x - mu) / s2
+        d2 = -a_known * sk * (1 - sk) - 1 / s2
+        for h in range(m):
+            sh = pt.sigmoid(x + lh[h])
+            d1 = d1 - a_hidden[:, h] * sh
+            d2 = d2 - a_hidden[:, h] * sh * (1 - sh)
+        return d1, d2
+
+    x = pt.clip(pt.log(pt.maximum(s, 0.5) / r_all), mu - 4 * sigma, mu + 4 * sigma)
+    for _ in range(BARRIER_NEWTON_STEPS):
+        d1, d2 = derivs(x)
+        x = x + pt.clip(-d1 / d2, -1.5, 1.5)
+    _, d2 = derivs(x)
+    scale = disconnected_grad(1 / pt.sqrt(-d2))
+    x = disconnected_grad(x)
+    gh_x, gh_w = np.polynomial.hermite.hermgauss(nodes)
+    pts = x[:, None] + np.sqrt(2) * scale[:, None] * gh_x
+    h = f(pts) + gh_x**2 + np.log(gh_w)
+    log_int = (
+        pt.logsumexp(h, axis=-1)
+        + pt.log(scale)
+        + 0.5 * np.log(2)
+        - pt.log(sigma)
+        - 0.5 * np.log(2 * np.pi)
+    )
+    return hist - stats.const + linear + pt.dot(stats.key_count, log_int)
 
 
 def negbin_overdispersed_loglik(stats: CountStats, log_mean, omega):

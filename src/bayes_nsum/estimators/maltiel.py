@@ -35,9 +35,31 @@ Without barrier effects the degree is integrated out exactly too
 (:func:`~bayes_nsum.estimators.components.poisson_collapsed_loglik`), so the posterior has only
 a handful of parameters whatever the number of respondents.
 
+Two forms of the barrier term (``[model] barrier_dispersion``):
+
+* ``"group"`` (default; the paper's): one dispersion :math:`\rho_k` per group, as above. The
+  known groups' shares then have different Gamma rates, the degree cannot be integrated out in
+  closed form, and the model keeps a latent log-degree per respondent (NUTS in n + a few
+  dimensions; slow beyond a few tens of thousands of respondents).
+* ``"shared"``: one dispersion :math:`\rho` for all known groups, :math:`\alpha_k = b\,r_k`
+  with :math:`b = 1/\rho - 1`, and a dispersion :math:`\rho_H` per hidden group,
+  :math:`\alpha_H = r_H(1/\rho_H - 1)`. Both act on the *reported* share :math:`r`
+  (for known groups without recall calibration this is :math:`m_k`, as above; for hidden groups
+  it is the visible prevalence, so :math:`\rho_H` describes how unevenly the *reported*
+  contacts with H spread across networks, and :math:`\tau_H, \delta_H` stay out of the
+  likelihood: their posteriors are their priors). With a common rate for the known groups, a
+  respondent's known answers depend on the degree only through their sum, and the degree is
+  integrated out by quadrature over the distinct (sum, missingness, hidden answers) keys
+  (:func:`~bayes_nsum.estimators.components.negbin_shared_collapsed_loglik`): the posterior has
+  a handful of parameters and the cost grows with the number of distinct keys, not with n.
+  The price is the assumption that every known group is equally unevenly spread (one
+  :math:`\rho`); the per-group predictive checks show whether the data
+  disagree (``bayes-nsum report`` writes them to ``ppc.csv``). Needs ``degree = "lognormal"``.
+
 Priors (Maltiel et al. 2015): :math:`\mu \sim U(3, 8)`, :math:`\sigma \sim U(1/4, 2)`,
 :math:`p(N_H) \propto 1/N_H` (flat on :math:`\log v_H` over :math:`(-\log N, 0)`),
-:math:`\rho_k \sim U(0, 1)`. The transmission rate :math:`\tau_H` and the degree ratio
+:math:`\rho_k \sim U(0, 1)` (shared form: ``rho_known`` and ``rho`` per hidden group, both
+U(0, 1)). The transmission rate :math:`\tau_H` and the degree ratio
 :math:`\delta_H` are not identified by the data: their posteriors equal their priors, and the
 size :math:`N_H = N v_H/(\tau_H \delta_H)` inherits them. The default
 :math:`\tau_H \sim \mathrm{Beta}(\text{mean } 0.6, \text{concentration } 10)` is a placeholder
@@ -46,6 +68,7 @@ that every real analysis should replace; :math:`\delta_H` is fixed at 1 unless g
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +82,7 @@ from .base import NSUMModel
 from .components import (
     latent_log_degree_logp,
     negbin_latent_loglik,
+    negbin_shared_collapsed_loglik,
     poisson_collapsed_loglik,
     recall_log_rate,
 )
@@ -90,7 +114,11 @@ class MaltielModel(NSUMModel):
         "recall_calibration": False,
         "barrier": False,
         "transmission": False,
+        "barrier_dispersion": "group",
     }
+
+    #: above this many respondents a per-group barrier fit is slow (latent degree each)
+    LARGE_N = 20_000
 
     def _check_data(self) -> None:
         super()._check_data()
@@ -98,6 +126,33 @@ class MaltielModel(NSUMModel):
             raise BayesNsumError(
                 f"[model] degree must be 'lognormal' or 'gamma', not '{self.options['degree']}'"
             )
+        disp = self.options["barrier_dispersion"]
+        if disp not in ("group", "shared"):
+            raise BayesNsumError(
+                f"[model] barrier_dispersion must be 'group' or 'shared', not '{disp}'"
+            )
+        if self.shared_barrier and self.options["degree"] != "lognormal":
+            raise BayesNsumError(
+                "[model] barrier_dispersion = 'shared' needs degree = 'lognormal' (its degree "
+                "integral uses Gauss-Hermite quadrature around a Gaussian prior)"
+            )
+        if (
+            self.options["barrier"]
+            and not self.shared_barrier
+            and len(self.data.counts) > self.LARGE_N
+        ):
+            warnings.warn(
+                f"{len(self.data.counts):,} respondents with barrier_dispersion = 'group': the "
+                "model samples one latent degree per respondent and will be slow (see "
+                "docs/benchmarks/speed.md); barrier_dispersion = 'shared' integrates the "
+                "degrees out and is fast at any n",
+                stacklevel=3,
+            )
+
+    @property
+    def shared_barrier(self) -> bool:
+        """Barrier effects with one dispersion shared by the known groups."""
+        return bool(self.options["barrier"]) and self.options["barrier_dispersion"] == "shared"
 
     # -- priors ---------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[str] | None]:
@@ -110,7 +165,10 @@ class MaltielModel(NSUMModel):
         }
         if self.options["transmission"]:
             groups["tau"] = hidden
-        if self.options["barrier"]:
+        if self.shared_barrier:
+            groups["rho_known"] = None
+            groups["rho"] = hidden
+        elif self.options["barrier"]:
             groups["rho"] = self.data.groups
         if self.options["recall_calibration"]:
             groups["gamma"] = None
@@ -128,6 +186,8 @@ class MaltielModel(NSUMModel):
             priors["tau"] = Prior.beta_mean(0.6, 10.0)
         if self.options["barrier"]:
             priors["rho"] = Prior("Uniform", {"lower": 0.0, "upper": 1.0})
+        if self.shared_barrier:
+            priors["rho_known"] = Prior("Uniform", {"lower": 0.0, "upper": 1.0})
         if self.options["recall_calibration"]:
             priors["gamma"] = Prior("Normal", {"mu": 0.0, "sigma": 0.5})
         return priors
@@ -155,7 +215,26 @@ class MaltielModel(NSUMModel):
             if self.options["transmission"]:
                 create_group_param("tau", self.priors["tau"], "hidden")
             create_group_param("delta", self.priors["delta"], "hidden")
-            if self.options["barrier"]:
+            if self.shared_barrier:
+                rho_known = self.priors["rho_known"].create("rho_known")
+                rho_h = create_group_param("rho", self.priors["rho"], "hidden")
+                log_b = pt.log1p(-rho_known) - pt.log(rho_known)
+                nk = len(log_known)
+                # the barrier acts on the reported share (known: r_k, hidden: r_H), so tau and
+                # delta stay out of the likelihood (see the class docstring)
+                hidden_shape = pt.exp(log_rate[nk:]) * (1 / rho_h - 1)
+                pm.Deterministic(
+                    "barrier_shape",
+                    pt.concatenate([pt.exp(log_b + log_rate[:nk]), hidden_shape]),
+                    dims="group",
+                )
+                pm.Potential(
+                    "loglik",
+                    negbin_shared_collapsed_loglik(
+                        stats, nk, len(d.hidden), log_rate, log_b, hidden_shape, mu, sigma
+                    ),
+                )
+            elif self.options["barrier"]:
                 rho = create_group_param("rho", self.priors["rho"], "group")
                 # true share p_k of each group: known m_k; hidden N_H / N = v_H / (tau delta)
                 log_p = self._log_true_share(log_known, log_visible)
