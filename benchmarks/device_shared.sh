@@ -11,7 +11,7 @@ export PYTHONPATH=/tmp/site:$PWD/src PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 export PYTENSOR_FLAGS=compiledir=/tmp/pt
 B=$OUT/shared; mkdir -p $B
 python3 -c "import pymc, nutpie, arviz, jax, numpyro; print('versions', pymc.__version__, nutpie.__version__, arviz.__version__, jax.__version__, numpyro.__version__, jax.devices())" 2>&1 | tail -1
-T=${T:-420}
+T=${T:-400}
 for m in barrier combined; do
   for s in 1 2 3 4 5 6 7 8; do
     (taskset -c 2-13 timeout $T python3 benchmarks/sbc_run.py --model $m --barrier-dispersion shared \
