@@ -90,6 +90,21 @@ class SBCResult:
         return out
 
 
+#: models run_sbc can calibrate
+SBC_MODELS = ("degree", "barrier", "transmission", "combined", "overdispersed")
+
+#: SBC priors for the overdispersed model: the defaults (mu_beta ~ N(0, 5), sigma_beta ~
+#: HalfNormal(5), ...) simulate surveys with expected answers from e^-15 to e^15; these keep the
+#: expected answers in the range real surveys show (about 0.05 to 30), the spreads away from 0
+#: and omega mostly below 3.
+SBC_PRIORS_OVERDISPERSED = {
+    "sigma_alpha": {"dist": "Gamma", "mu": 0.8, "sigma": 0.3},
+    "mu_beta": {"dist": "Normal", "mu": 0.0, "sigma": 0.7},
+    "sigma_beta": {"dist": "Gamma", "mu": 0.8, "sigma": 0.3},
+    "inv_omega": {"dist": "Beta", "alpha": 3.0, "beta": 1.5},
+}
+
+
 def uniformity_table(ranks: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     """Chi-square test of uniform ranks per parameter (ranks in 0..L binned into ``bins``)."""
     uni = []
@@ -110,7 +125,14 @@ def uniformity_table(ranks: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
 
 
 def _simulate_from_model(model, theta: dict[str, np.ndarray], n: int, rng) -> np.ndarray:
-    """Simulate answers (n x groups) from a Maltiel-family model at parameters ``theta``."""
+    """Simulate answers (n x groups) from the model at parameters ``theta``."""
+    if model.name == "overdispersed":
+        # Zheng et al.: mean e^{a_i + b_k}, variance omega_k times the mean (gamma-Poisson)
+        mean = np.exp(theta["alpha"][:, None] + theta["beta"][None, :])
+        excess = np.broadcast_to(theta["omega"] - 1.0, mean.shape)
+        safe = np.where(excess > 1e-10, excess, 1.0)
+        lam = np.where(excess > 1e-10, rng.gamma(mean / safe, safe), mean)
+        return rng.poisson(np.minimum(lam, 1e12)).astype(float)
     kind = model.options["degree"]
     mu, sigma = float(theta["mu"]), float(theta["sigma"])
     if kind == "lognormal":
@@ -132,7 +154,7 @@ def _prior_draw(model, pm_model, rng_seed: int) -> dict[str, np.ndarray]:
     import pymc as pm
 
     names = [v.name for v in pm_model.free_RVs] + [
-        n for n in ("log_rate", "barrier_shape") if n in pm_model.named_vars
+        n for n in ("log_rate", "barrier_shape", "alpha", "omega") if n in pm_model.named_vars
     ]
     draw = pm.draw([pm_model[n] for n in names], random_seed=rng_seed)
     return {n: np.asarray(v) for n, v in zip(names, draw, strict=True)}
@@ -156,14 +178,16 @@ def run_sbc(
     seed: int = 0,
     progress: bool = False,
 ) -> SBCResult:
-    """Run SBC for a Maltiel-family model (degree, barrier, transmission, combined).
+    """Run SBC for a Maltiel-family model (degree, barrier, transmission, combined) or the
+    overdispersed model.
 
     Parameters
     ----------
     priors : dict, optional
         Prior overrides. SBC needs proper priors that generate plausible surveys; the default
         here narrows ``log_visible`` to prevalences between 1e-4 and 3e-2 (the paper's flat prior
-        on (-log N, 0) would simulate surveys where everyone knows the hidden group).
+        on (-log N, 0) would simulate surveys where everyone knows the hidden group); the
+        overdispersed model uses :data:`SBC_PRIORS_OVERDISPERSED`.
     thin_to : int
         Number L of posterior draws (thinned evenly) a true value is ranked among.
 
@@ -172,10 +196,8 @@ def run_sbc(
     SBCResult
     """
     cls = MODELS.get(model_name)
-    if cls is None or model_name == "overdispersed":
-        raise BayesNsumError(
-            f"SBC supports degree, barrier, transmission and combined, not '{model_name}'"
-        )
+    if cls is None or model_name not in SBC_MODELS:
+        raise BayesNsumError(f"SBC supports {', '.join(SBC_MODELS)}, not '{model_name}'")
     known = known_prevalence or DEFAULT_KNOWN
     rng = np.random.default_rng(seed)
     # a template data set fixes the shapes; its counts are replaced in every replication
@@ -188,23 +210,30 @@ def run_sbc(
         known_sizes=pd.Series({k: p * total_population for k, p in known.items()}),
         total_population=float(total_population),
     )
-    base_priors = {
-        "log_visible": {
-            "dist": "Uniform",
-            "lower": float(np.log(1e-4)),
-            "upper": float(np.log(3e-2)),
-        },
-        "mu": {"dist": "Uniform", "lower": 4.0, "upper": 6.5},
-        "sigma": {"dist": "Uniform", "lower": 0.4, "upper": 1.2},
-    }
+    base_priors = (
+        SBC_PRIORS_OVERDISPERSED
+        if model_name == "overdispersed"
+        else {
+            "log_visible": {
+                "dist": "Uniform",
+                "lower": float(np.log(1e-4)),
+                "upper": float(np.log(3e-2)),
+            },
+            "mu": {"dist": "Uniform", "lower": 4.0, "upper": 6.5},
+            "sigma": {"dist": "Uniform", "lower": 0.4, "upper": 1.2},
+        }
+    )
     model = cls(template, priors={**base_priors, **(priors or {})}, **(options or {}))
     pm_model = model.model
     compiled = compile_nutpie(pm_model)
     settings = sampler_settings(
         draws=draws, tune=tune, chains=chains, progress=progress, cores=min(chains, 2)
     )
-    params = ["mu", "sigma", "log_visible"]
-    if model.options["barrier"]:
+    if model_name == "overdispersed":
+        params = ["sigma_alpha", "mu_beta", "sigma_beta", "beta", "inv_omega"]
+    else:
+        params = ["mu", "sigma", "log_visible"]
+    if model.options.get("barrier"):
         params.append("rho")
     if getattr(model, "shared_barrier", False):
         params.append("rho_known")
