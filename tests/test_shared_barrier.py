@@ -156,6 +156,8 @@ def test_shared_option_errors_and_priors(small_prep):
     ard = small_prep.ard
     with pytest.raises(BayesNsumError, match="barrier_dispersion must be"):
         MODELS["combined"](ard, barrier_dispersion="pooled")
+    with pytest.raises(BayesNsumError, match="model 'transmission' has no barrier term"):
+        MODELS["transmission"](ard, barrier_dispersion="shared")
     with pytest.raises(BayesNsumError, match="needs degree = 'lognormal'"):
         MODELS["barrier"](ard, barrier_dispersion="shared", degree="gamma")
     known = ard.known[0]

@@ -131,6 +131,11 @@ class MaltielModel(NSUMModel):
             raise BayesNsumError(
                 f"[model] barrier_dispersion must be 'group' or 'shared', not '{disp}'"
             )
+        if disp == "shared" and not self.options["barrier"]:
+            raise BayesNsumError(
+                f"[model] barrier_dispersion = 'shared' applies to the barrier and combined "
+                f"models only; model '{self.name}' has no barrier term"
+            )
         if self.shared_barrier and self.options["degree"] != "lognormal":
             raise BayesNsumError(
                 "[model] barrier_dispersion = 'shared' needs degree = 'lognormal' (its degree "
