@@ -149,6 +149,8 @@ def test_fit_unconverged_returns_3_and_flag_allows_it(
     assert "CONVERGENCE CHECKS FAILED" in err
     for name in ("posterior.nc", "summary.csv", "diagnostics.json", "provenance.json"):
         assert (tmp_path / "b" / name).is_file()
+    degrees = pd.read_csv(tmp_path / "b" / "degrees.csv")
+    assert len(degrees) == 50 and (degrees["mean"] > 0).all()
 
 
 def test_fit_converged_returns_0(capsys, fake_sampling, small_spec_path, tmp_path):

@@ -236,6 +236,19 @@ def write_sensitivity(result, model, outdir: Path) -> Path:
     return write_csv(table, outdir / "sensitivity.csv")
 
 
+def write_degrees(result, prep: Prepared, outdir: Path) -> Path:
+    """Every respondent's posterior network size, written to ``degrees.csv``
+    (:func:`bayes_nsum.ppc.respondent_degrees`); a failure is written to
+    ``degrees_error.json`` instead (never skipped silently)."""
+    from .ppc import respondent_degrees
+
+    try:
+        table = respondent_degrees(result.tree, data=prep.ard, prob=prep.spec.interval_prob)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported beside the results
+        return write_json({"error": f"{type(exc).__name__}: {exc}"}, outdir / "degrees_error.json")
+    return write_csv(table, outdir / "degrees.csv")
+
+
 def run_fit(
     spec,
     out: str | Path | None = None,
@@ -247,7 +260,8 @@ def run_fit(
 
     Returns ``(result, diagnostics, outdir)``. Files: posterior.nc, summary.csv,
     diagnostics.json, provenance.json, preprocess logs, classical_estimates.csv (the
-    baseline beside every Bayesian result) and report.html.
+    baseline beside every Bayesian result), degrees.csv (each respondent's network size),
+    sensitivity.csv and report.html.
     """
     prep = prepare(spec)
     model = build_model(prep, prior_set=prior_set)
@@ -270,6 +284,7 @@ def run_fit(
         # say so in a file beside the results rather than skipping it silently
         write_json({"error": str(exc)}, outdir / "classical_estimates_error.json")
     write_sensitivity(result, model, outdir)
+    write_degrees(result, prep, outdir)
     want_report = prep.spec.section("output").get("report", True) if report is None else report
     if want_report:
         from .report import write_report

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy import stats
 from scipy.special import expit, gammaln, polygamma, psi
 
 from .errors import BayesNsumError
@@ -870,7 +871,13 @@ class _ZhengCells:
         return per_respondent(f) + base, per_respondent(g) + base, per_respondent(h) + base
 
 
-def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_mean: bool = False):
+def _integrate(
+    lm: LatentModel,
+    y: np.ndarray,
+    obs: np.ndarray,
+    want_mean: bool = False,
+    want_moments: bool = False,
+):
     """Integrate the latent effect out for every draw and respondent.
 
     Returns ``(log_marginal, mean_exp)``: (S, n) log of
@@ -968,8 +975,16 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_mean: bool 
     total = w.sum(axis=-1)
     log_int = np.log(total) + top[..., 0] + log_h
     mean_exp = None
-    if want_mean:
+    if want_mean or want_moments:
         mean_exp = (w * np.exp(nodes)).sum(axis=-1) / total
+    if want_moments:
+        moments = (
+            mean_exp,
+            (w * np.exp(2 * nodes)).sum(axis=-1) / total,
+            (w * nodes).sum(axis=-1) / total,
+            (w * nodes**2).sum(axis=-1) / total,
+        )
+        return const + log_int, moments
     return const + log_int, mean_exp
 
 
@@ -1020,6 +1035,81 @@ def expected_degree(
         for sl in _chunks(lm, *y.shape):
             out[sl] = _integrate(lm.take(sl), y, obs, want_mean=True)[1]
     return out
+
+
+#: columns of ``degrees.csv``
+DEGREE_COLUMNS = ["respondent", "mean", "sd", "median", "lower", "upper", "interval_prob", "method"]
+
+
+def respondent_degrees(
+    tree: xr.DataTree,
+    info: ModelInfo | None = None,
+    data=None,
+    prob: float = 0.9,
+    max_draws: int = 400,
+    budget: float = 2e9,
+) -> pd.DataFrame:
+    r"""Posterior summary of every respondent's network size (degree).
+
+    Models with a latent degree per respondent (barrier/combined with one dispersion per group,
+    overdispersed, pooled) have the degrees in their posterior: the summary is taken from those
+    draws (``method = "draws"``). Models that integrate the degree out (degree, transmission,
+    shared-dispersion barrier) get it back from its conditional posterior given the answers,
+    :math:`p(d_i \mid y_i, \theta)`, computed by the same quadrature as their likelihood at up
+    to ``max_draws`` thinned posterior draws (fewer where n x groups x nodes x draws would
+    exceed ``budget``): the mean and sd are exact by the laws of total expectation and variance;
+    the median and interval assume the posterior of the log-degree is normal with its exact mean
+    and sd (``method = "quadrature"``; the conditional posteriors are log-concave and close to
+    normal unless a respondent answers almost nothing).
+    """
+    info = info or model_info(tree)
+    y = tree["observed_data"].to_dataset()["y"].transpose("respondent", "group")
+    resp = [str(r) for r in y["respondent"].values]
+    post = tree["posterior"].to_dataset()
+    tail = (1 - prob) / 2
+    if "degree" in post and "respondent" in post["degree"].dims:
+        d = post["degree"].stack(s=("chain", "draw")).transpose("s", "respondent").values
+        lo, med, hi = np.quantile(d, [tail, 0.5, 1 - tail], axis=0)
+        return pd.DataFrame(
+            {
+                "respondent": resp,
+                "mean": d.mean(axis=0),
+                "sd": d.std(axis=0),
+                "median": med,
+                "lower": lo,
+                "upper": hi,
+                "interval_prob": prob,
+                "method": "draws",
+            }
+        )[DEGREE_COLUMNS]
+    groups = [str(g) for g in y["group"].values]
+    yv = y.values.astype(float)
+    n, g = yv.shape
+    per_draw = n * g * len(GH_NODES)
+    draws = int(max(20, min(max_draws, budget // max(per_draw, 1))))
+    lm = latent_model(info, thin_draws(post, draws), groups, data)
+    obs = ~np.isnan(yv)
+    acc = [np.zeros(n) for _ in range(4)]
+    with np.errstate(over="ignore", under="ignore"):
+        for sl in _chunks(lm, n, g):
+            _, mom = _integrate(lm.take(sl), yv, obs, want_moments=True)
+            for a, m in zip(acc, mom, strict=True):
+                a += m.sum(axis=0)
+    e_d, e_d2, e_x, e_x2 = (a / lm.n_draws for a in acc)
+    sd_x = np.sqrt(np.maximum(e_x2 - e_x**2, 0.0))
+    z = stats.norm.ppf(1 - tail)
+    return pd.DataFrame(
+        {
+            "respondent": resp,
+            "mean": e_d,
+            "sd": np.sqrt(np.maximum(e_d2 - e_d**2, 0.0)),
+            "median": np.exp(e_x),
+            "lower": np.exp(e_x - z * sd_x),
+            "upper": np.exp(e_x + z * sd_x),
+            "interval_prob": prob,
+            "method": "quadrature",
+        }
+    )[DEGREE_COLUMNS]
 
 
 def pointwise_log_likelihood(
