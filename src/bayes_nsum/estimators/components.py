@@ -329,8 +329,10 @@ def negbin_shared_collapsed_loglik(
     The centre and scale are held constant in the gradient (``disconnected_grad``): the
     quadrature estimates the integral for any centre and scale, so its derivative with them
     fixed estimates the derivative of the integral, at a fraction of the cost of
-    differentiating through the Newton steps. The relative error is below 1e-8 over the
-    ranges checked in the tests.
+    differentiating through the Newton steps. The error in each respondent's log-likelihood was
+    at most about 2e-8 in checks against ``scipy.integrate.quad`` over mu in [3, 8], sigma in
+    [0.25, 2], rho in [0.001, 0.9] and answers up to several thousand (tests use 1e-6 for a
+    handful of respondents).
     """
     from pytensor.gradient import disconnected_grad
 
