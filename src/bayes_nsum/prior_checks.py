@@ -442,22 +442,22 @@ def _maltiel_prior_predictive(model, rng, draws: int, respondents: int) -> dict[
     else:
         log_r = log_v
     lam = degree[:, :, None] * np.exp(log_r)[:, None, :]
-    if getattr(model, "shared_barrier", False):
-        # one dispersion for the known groups; every dispersion acts on the reported share
-        rho_known = _draw_scalar(pri["rho_known"], rng, draws)
-        rho_h = _draw_group(pri["rho"], hidden, rng, draws)
-        params["rho_known"] = rho_known
-        params["rho"] = rho_h
-        rho = np.concatenate([np.repeat(rho_known[:, None], len(known), axis=1), rho_h], axis=1)
-        shape = np.clip(np.exp(log_r) * (1 / np.clip(rho, 1e-12, None) - 1), 1e-12, None)
-        lam = lam * rng.gamma(shape[:, None, :], 1 / shape[:, None, :], lam.shape)
-    elif opts["barrier"]:
-        rho = _draw_group(pri["rho"], groups, rng, draws)
-        params["rho"] = rho
-        log_p = np.concatenate(
-            [np.broadcast_to(log_known, (draws, len(known))), log_vis - np.log(tau * delta)],
-            axis=1,
-        )
+    if opts["barrier"]:
+        if getattr(model, "shared_barrier", False):
+            # one dispersion for the known groups; every dispersion acts on the reported share
+            rho_known = _draw_scalar(pri["rho_known"], rng, draws)
+            rho_h = _draw_group(pri["rho"], hidden, rng, draws)
+            params["rho_known"] = rho_known
+            params["rho"] = rho_h
+            rho = np.concatenate([np.repeat(rho_known[:, None], len(known), axis=1), rho_h], axis=1)
+            log_p = log_r
+        else:
+            rho = _draw_group(pri["rho"], groups, rng, draws)
+            params["rho"] = rho
+            log_p = np.concatenate(
+                [np.broadcast_to(log_known, (draws, len(known))), log_vis - np.log(tau * delta)],
+                axis=1,
+            )
         shape = np.clip(np.exp(log_p) * (1 / np.clip(rho, 1e-12, None) - 1), 1e-12, None)
         lam = lam * rng.gamma(shape[:, None, :], 1 / shape[:, None, :], lam.shape)
     y = _answers(rng, lam)

@@ -210,6 +210,13 @@ def log_marginal_poisson_degree(s, rate_sum, mu, sigma, kind: str):
         + GH_NODES**2
         + np.log(GH_WEIGHTS)
     )
+    return _gh_log_integral(h, scale, sigma)
+
+
+def _gh_log_integral(h, scale, sigma):
+    r"""Log of a Gauss-Hermite estimate of \int e^{f(x)} N(x; mu, sigma) dx, where ``h`` holds
+    f plus the Gaussian prior's exponent plus the node terms (x_j^2 + log w_j) at nodes
+    centre + sqrt(2) * scale * x_j, along the last axis."""
     return (
         pt.logsumexp(h, axis=-1)
         + pt.log(scale)
@@ -377,13 +384,7 @@ def negbin_shared_collapsed_loglik(
     gh_x, gh_w = np.polynomial.hermite.hermgauss(nodes)
     pts = x[:, None] + np.sqrt(2) * scale[:, None] * gh_x
     h = f(pts) + gh_x**2 + np.log(gh_w)
-    log_int = (
-        pt.logsumexp(h, axis=-1)
-        + pt.log(scale)
-        + 0.5 * np.log(2)
-        - pt.log(sigma)
-        - 0.5 * np.log(2 * np.pi)
-    )
+    log_int = _gh_log_integral(h, scale, sigma)
     return hist - stats.const + linear + pt.dot(stats.key_count, log_int)
 
 
