@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bayes_nsum.calibrate import SBCResult, uniformity_table
+from bayes_nsum.checks.calibration import SBCResult, uniformity_table
 
 
 def main() -> None:

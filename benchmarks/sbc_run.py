@@ -2,7 +2,7 @@
 
     python benchmarks/sbc_run.py --model degree --replications 100 --out benchmarks/out/sbc_degree
 
-Writes sbc_ranks.csv, sbc_uniformity.csv, sbc.json and sbc_ranks.png (see bayes_nsum.calibrate).
+Writes sbc_ranks.csv, sbc_uniformity.csv, sbc.json and sbc_ranks.png (see bayes_nsum.checks.calibration).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from bayes_nsum.calibrate import run_sbc
+from bayes_nsum.checks.calibration import run_sbc
 
 
 def main() -> None:

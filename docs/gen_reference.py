@@ -135,7 +135,8 @@ def render_spec_reference() -> str:
         "| dist | accepted parameters |",
         "| --- | --- |",
     ]
-    for family, forms in FAMILIES.items():
+    for family, fam in FAMILIES.items():
+        forms = fam.forms
         accepted = " or ".join("(" + ", ".join(f"`{p}`" for p in form) + ")" for form in forms)
         lines.append(f"| `{family}` | {accepted} |")
     lines += [

@@ -816,14 +816,14 @@ prior, simulate a survey from them, fit the model, and record the rank of the tr
 the posterior draws. If everything is right the ranks are uniform. A slope means bias, a U shape
 over-confidence (intervals too narrow), a hump under-confidence.
 
-`bayes_nsum.calibrate.run_sbc` compiles the model once and swaps in each simulated survey, so a
+`bayes_nsum.checks.calibration.run_sbc` compiles the model once and swaps in each simulated survey, so a
 replication costs a short sampler run.""",
     ),
     setup_cell("nb05"),
     (
         "code",
         """\
-from bayes_nsum.calibrate import run_sbc
+from bayes_nsum.checks.calibration import run_sbc
 
 REPLICATIONS = 20 if FAST else 200
 res = run_sbc(

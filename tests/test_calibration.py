@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from bayes_nsum.calibrate import run_sbc
+from bayes_nsum.checks.calibration import run_sbc
 
 pytestmark = pytest.mark.slow
 

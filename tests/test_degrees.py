@@ -1,4 +1,4 @@
-"""Respondent degrees after a fit (bayes_nsum.ppc.respondent_degrees; degrees.csv).
+"""Respondent degrees after a fit (bayes_nsum.checks.degrees.respondent_degrees; degrees.csv).
 
 Posteriors come from the fake sampler (prior draws shaped like a posterior, see conftest.py);
 the reference for the models that integrate the degree out is ``scipy.integrate.quad`` of the
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from bayes_nsum.checks.degrees import DEGREE_COLUMNS, respondent_degrees
 from bayes_nsum.estimators import MODELS
-from bayes_nsum.ppc import DEGREE_COLUMNS, respondent_degrees
 from quadrature_ref import log_integral
 
 
@@ -41,8 +41,9 @@ def _conditional_moments(y, log_rate, mu, sigma, shape=None):
 def test_integrated_degrees_match_quad(small_prep, fake_sampling, options):
     fake_sampling(seed=7)
     name = "barrier" if options else "degree"
-    result = MODELS[name](small_prep.ard, **options).fit(draws=6, chains=2, progress=False)
-    table = respondent_degrees(result.tree, max_draws=400)
+    model = MODELS[name](small_prep.ard, **options)
+    result = model.fit(draws=6, chains=2, progress=False)
+    table = respondent_degrees(model, result.posterior, max_draws=400)
     assert list(table.columns) == DEGREE_COLUMNS
     assert (table["method"] == "quadrature").all() and len(table) == 50
     post = result.posterior.stack(s=("chain", "draw"))
@@ -57,7 +58,8 @@ def test_integrated_degrees_match_quad(small_prep, fake_sampling, options):
             )
             m1, m2 = m1 + a, m2 + b
         m1, m2 = m1 / post.sizes["s"], m2 / post.sizes["s"]
-        # 24-node Gauss-Hermite around each mode against quad: agreement to ~1e-7 relative
+        # the model's Gauss-Hermite quadrature around each mode against quad: agreement to
+        # ~1e-7 relative
         assert table["mean"].iloc[i] == pytest.approx(m1, rel=1e-6)
         assert table["sd"].iloc[i] == pytest.approx(np.sqrt(m2 - m1**2), rel=1e-5)
     assert (table["lower"] < table["median"]).all() and (table["median"] < table["upper"]).all()
@@ -65,8 +67,9 @@ def test_integrated_degrees_match_quad(small_prep, fake_sampling, options):
 
 def test_latent_degrees_are_summarised_from_draws(small_prep, fake_sampling):
     fake_sampling(seed=8)
-    result = MODELS["combined"](small_prep.ard).fit(draws=20, chains=2, progress=False)
-    table = respondent_degrees(result.tree)
+    model = MODELS["combined"](small_prep.ard)
+    result = model.fit(draws=20, chains=2, progress=False)
+    table = respondent_degrees(model, result.posterior)
     deg = result.posterior["degree"].stack(s=("chain", "draw")).transpose("s", "respondent")
     assert (table["method"] == "draws").all()
     np.testing.assert_allclose(table["mean"], deg.mean("s").values)

@@ -148,10 +148,10 @@ def _architecture_layers() -> dict[str, int]:
     return {mod: int(layer) for mod, layer in rows}
 
 
-def _modules() -> dict[str, Path]:
+def _modules(src: Path = SRC) -> dict[str, Path]:
     out = {}
-    for path in SRC.rglob("*.py"):
-        rel = path.relative_to(SRC.parent).with_suffix("")
+    for path in src.rglob("*.py"):
+        rel = path.relative_to(src.parent).with_suffix("")
         parts = list(rel.parts)
         if parts[-1] == "__init__":
             parts = parts[:-1]
@@ -159,14 +159,14 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _imports(module: str, path: Path, known: set[str]) -> set[str]:
-    """bayes_nsum modules imported anywhere in a file (function-level imports included)."""
+def _imports(module: str, path: Path, known: set[str], root: str = "bayes_nsum") -> set[str]:
+    """Package modules imported anywhere in a file (function-level imports included)."""
     is_pkg = path.name == "__init__.py"
     package = module if is_pkg else module.rsplit(".", 1)[0]
     out = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names if a.name.startswith("bayes_nsum")}
+            out |= {a.name for a in node.names if a.name.split(".")[0] == root}
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -174,7 +174,7 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            if not target.startswith("bayes_nsum"):
+            if target.split(".")[0] != root:
                 continue
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
@@ -182,25 +182,105 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
     return out
 
 
+def import_graph(src: Path = SRC) -> dict[str, set[str]]:
+    """Module -> the package modules it imports (nearest listed module for attributes)."""
+    modules = _modules(src)
+    root = src.name
+    graph = {}
+    for mod, path in modules.items():
+        targets = set()
+        for t in _imports(mod, path, set(modules), root):
+            while t not in modules and "." in t:
+                t = t.rsplit(".", 1)[0]
+            if t != mod and t in modules:
+                targets.add(t)
+        graph[mod] = targets
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected set of two or more modules (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                cycles.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return cycles
+
+
 def test_architecture_lists_every_module():
     layers = _architecture_layers()
     missing = sorted(set(_modules()) - set(layers))
     assert not missing, f"ARCHITECTURE.md does not describe: {', '.join(missing)}"
+    stale = sorted(set(layers) - set(_modules()))
+    assert not stale, f"ARCHITECTURE.md lists modules that do not exist: {', '.join(stale)}"
 
 
 def test_imports_follow_the_layers():
     layers = _architecture_layers()
-    modules = _modules()
     bad = []
-    for mod, path in modules.items():
+    for mod, targets in import_graph().items():
         if mod not in layers:
             continue  # reported by test_architecture_lists_every_module
-        for target in _imports(mod, path, set(modules)):
-            while target not in layers and "." in target:
-                target = target.rsplit(".", 1)[0]
+        for target in targets:
             if layers.get(target, 0) > layers[mod]:
                 bad.append(f"{mod} (layer {layers[mod]}) imports {target} (layer {layers[target]})")
     assert not bad, "imports against the layers of ARCHITECTURE.md:\n" + "\n".join(bad)
+
+
+def test_no_import_circle():
+    cycles = import_cycles(import_graph())
+    assert not cycles, "modules that import each other (directly or around a circle): " + str(
+        cycles
+    )
+
+
+def test_a_planted_circle_is_found(tmp_path):
+    """The circle check sees a circle through a function-level import and a package."""
+    pkg = tmp_path / "bayes_nsum"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .sub import b\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "b.py").write_text("def f():\n    from ..c import g\n    return g\n")
+    (pkg / "c.py").write_text("import bayes_nsum.a\n")
+    (pkg / "d.py").write_text("from . import a\n")  # imports into the circle, not part of it
+    assert import_cycles(import_graph(pkg)) == [
+        ["bayes_nsum.a", "bayes_nsum.c", "bayes_nsum.sub.b"]
+    ]
+    (pkg / "c.py").write_text("")  # circle broken
+    assert import_cycles(import_graph(pkg)) == []
+
+
+def test_no_module_is_too_long():
+    """A module over 600 lines holds more than one job: split it."""
+    long = {m: n for m, p in _modules().items() if (n := len(p.read_text().splitlines())) > 600}
+    assert not long, f"modules over 600 lines: {long}"
 
 
 # ---------------------------------------------------------------------------------------------

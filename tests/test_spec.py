@@ -71,6 +71,15 @@ def test_every_schema_key_is_accepted():
         ("sampler", "progress"): False,
         ("output", "interval_prob"): 0.8,
         ("output", "interval"): "hdi",
+        ("model", "degree"): "gamma",
+        ("model", "recall_calibration"): True,
+        ("model", "barrier_dispersion"): "shared",
+        ("model", "anchor"): "posthoc",
+        ("model", "correlated"): False,
+        ("model", "method"): "pimle",
+        ("model", "n_boot"): 10,
+        ("model", "degree_ratio"): {"victims": 1.5},
+        ("model", "transmission"): {"victims": 0.5},
     }
     for section, body in spec_raw.items():
         for key in list(body):

@@ -389,19 +389,20 @@ def test_factor_effects_one_at_a_time_slice():
 
 
 def test_compare_priors_assembles_one_table(tmp_path, monkeypatch):
-    import bayes_nsum.sweep as sweep_mod
+    import bayes_nsum.sweep.run as sweep_mod
     from bayes_nsum.io import write_csv, write_json
 
     def fake_fit(spec, folder, options):
         # a "fit" whose size estimate is the inverse of the prior set's mean tau
-        tau = load_prior_set(spec.raw["model"]["prior_set"])["tau"]
+        c = load_prior_set(spec.raw["model"]["prior_set"])["tau"].canonical()
+        mean_tau = c["alpha"] / (c["alpha"] + c["beta"])  # Beta priors in both sets
         rows = [
             {
                 "area": "",
                 "group": h,
                 "quantity": "size",
-                "estimate": 1000 / tau.mean(),
-                "mean": 1000 / tau.mean(),
+                "estimate": 1000 / mean_tau,
+                "mean": 1000 / mean_tau,
                 "lower": 500.0,
                 "upper": 4000.0,
                 "interval_prob": 0.9,
@@ -446,7 +447,8 @@ def test_compare_priors_assembles_one_table(tmp_path, monkeypatch):
     sizes = t[t["quantity"] == "size"]
     assert set(sizes["prior_set"]) == set(sets)
     for name in sets:
-        mean_tau = load_prior_set(name)["tau"].mean()
+        c = load_prior_set(name)["tau"].canonical()  # Beta priors in both sets
+        mean_tau = c["alpha"] / (c["alpha"] + c["beta"])
         got = sizes.loc[sizes["prior_set"] == name, "estimate"].to_numpy()
         np.testing.assert_allclose(got, 1000 / mean_tau)
     assert {"max_r_hat", "min_ess_bulk", "divergences", "converged"} <= set(t.columns)
@@ -484,15 +486,26 @@ def test_compare_priors_assembles_one_table(tmp_path, monkeypatch):
     ],
     ids=lambda p: p.describe(),
 )
-def test_prior_logpdf_matches_pymc(prior):
-    import pymc as pm
+def test_prior_logp_matches_scipy(prior):
 
-    from bayes_nsum.prior_checks import prior_logpdf
+    from scipy import stats
 
     x = np.array([0.1, 0.5, 0.9, 1.7])
-    ref = pm.logp(getattr(pm, prior.dist).dist(**prior.canonical()), x).eval(mode="FAST_COMPILE")
-    # PyMC evaluates in float64 with its own formulas; agreement to 1e-6 is exact up to rounding
-    np.testing.assert_allclose(prior_logpdf(prior, x), ref, atol=1e-6)
+    c = prior.canonical()
+    ref = {  # scipy's densities, an implementation independent of PyMC's
+        "Beta": lambda: stats.beta.logpdf(x, c.get("alpha"), c.get("beta")),
+        "Uniform": lambda: stats.uniform.logpdf(
+            x, c.get("lower"), c.get("upper", 0) - c.get("lower", 0)
+        ),
+        "Normal": lambda: stats.norm.logpdf(x, c.get("mu"), c.get("sigma")),
+        "HalfNormal": lambda: stats.halfnorm.logpdf(x, scale=c.get("sigma")),
+        "LogNormal": lambda: stats.lognorm.logpdf(x, c.get("sigma"), scale=np.exp(c.get("mu", 0))),
+        "Gamma": lambda: stats.gamma.logpdf(x, c.get("alpha"), scale=1 / c.get("beta", 1)),
+        "Exponential": lambda: stats.expon.logpdf(x, scale=1 / c.get("lam", 1)),
+        "HalfCauchy": lambda: stats.halfcauchy.logpdf(x, scale=c.get("beta")),
+    }[prior.dist]()
+    # the family table's PyMC log density against scipy: equal up to float64 rounding
+    np.testing.assert_allclose(prior.logp(x), ref, atol=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -510,7 +523,7 @@ def _model(prep, name, **kw):
 
 
 def test_prior_predictive_matches_generative_maths(rwanda_prep):
-    from bayes_nsum.prior_checks import prior_predictive_table, sample_prior_predictive
+    from bayes_nsum.checks.prior_predictive import prior_predictive_table, sample_prior_predictive
 
     ard = rwanda_prep.ard
     priors = {"mu": 5.0, "sigma": 0.5, "log_visible": -7.0, "tau": 0.5}
@@ -539,27 +552,29 @@ def test_prior_predictive_matches_generative_maths(rwanda_prep):
 
 
 def test_prior_predictive_barrier_and_overdispersed_run(rwanda_prep, tmp_path):
-    from bayes_nsum.prior_checks import (
-        plot_prior_predictive,
+    from bayes_nsum.checks.prior_predictive import (
+        observed_stats,
         prior_predictive_table,
         sample_prior_predictive,
     )
+    from bayes_nsum.report.figures import plot_prior_predictive
 
     out = {}
-    for name in ("combined", "overdispersed"):
+    for name in ("combined", "overdispersed", "barrier"):
         ds = sample_prior_predictive(_model(rwanda_prep, name), draws=50, respondents=50, seed=1)
         assert np.isfinite(ds["mean_answer"]).all() and (ds["size"] > 0).all()
         table = prior_predictive_table(ds, rwanda_prep.ard)
         assert table["q05"].le(table["q95"]).all()
         out[name] = ds
-    assert plot_prior_predictive(out, tmp_path / "pp.png", rwanda_prep.ard).is_file()
+    observed = observed_stats(rwanda_prep.ard)
+    assert plot_prior_predictive(out, tmp_path / "pp.png", observed).is_file()
 
 
 def test_log_likelihood_draws_match_pointwise_evaluation(rwanda_prep):
     import pytensor
     from pytensor.graph.replace import graph_replace
 
-    from bayes_nsum.prior_checks import log_likelihood_draws, log_prior_draws
+    from bayes_nsum.checks.sensitivity import log_likelihood_draws, log_prior_draws
 
     m = _model(rwanda_prep, "transmission", prior_set="weakly_informative")
     rng = np.random.default_rng(0)
@@ -596,7 +611,7 @@ def test_log_likelihood_draws_match_pointwise_evaluation(rwanda_prep):
 
 
 def test_power_scaling_sensitivity_table(rwanda_prep):
-    from bayes_nsum.prior_checks import SENSITIVITY_COLUMNS, power_scaling_sensitivity
+    from bayes_nsum.checks.sensitivity import SENSITIVITY_COLUMNS, power_scaling_sensitivity
     from bayes_nsum.result import NSUMResult
 
     m = _model(rwanda_prep, "transmission")  # default priors: tau Beta(6, 4), others uniform
@@ -657,10 +672,12 @@ TINY = {
 
 
 def _cli(argv):
-    from bayes_nsum.cli_sweep import add_parser
+    from bayes_nsum.cli import compare_priors, sweep
 
     parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command", required=True))
+    sub = parser.add_subparsers(dest="command", required=True)
+    sweep.add_parser(sub)
+    compare_priors.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -1,7 +1,16 @@
 """The analysis workflow in one place: spec -> data -> pre-processing -> model -> fit -> files.
 
-The command line, sweeps, comparisons and calibration all call these functions, so no step is
-implemented twice.
+One path serves every command that fits a model (``fit``, ``sweep``, ``compare``,
+``validate --bayesian``, ``calibrate``):
+
+* :func:`prepare` -- load, validate and pre-process the data a spec names;
+* :func:`build_model` -- the spec's ``[model]`` section (one typed
+  :class:`~bayes_nsum.config.ModelConfig`) turned into a model object, refusing keys the model
+  does not read;
+* :func:`fit_and_check` -- sample, then the post-fit steps (:data:`POST_FIT_STEPS`: posterior
+  predictive replicates, per-respondent log-likelihood, respondents' network sizes,
+  power-scaling sensitivity), each failure recorded, never skipped silently;
+* :func:`write_fit` -- every file of a results folder; :func:`run_fit` chains the three.
 """
 
 from __future__ import annotations
@@ -14,15 +23,32 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import xarray as xr
 
 from . import __version__, classical
+from .config import CLASSICAL_MODELS
 from .data import ARD, load_survey
 from .errors import BayesNsumError, DataError, SpecError
 from .io import write_csv, write_json
 from .preprocess import PreprocessLog, preprocess
 from .spec import Spec, load_spec
 
-CLASSICAL_MODELS = ("killworth",)
+__all__ = [
+    "CLASSICAL_MODELS",
+    "POST_FIT_STEPS",
+    "Prepared",
+    "Fit",
+    "prepare",
+    "provenance",
+    "classical_estimates",
+    "run_estimate",
+    "run_validate",
+    "model_class",
+    "build_model",
+    "fit_and_check",
+    "write_fit",
+    "run_fit",
+]
 
 
 @dataclass
@@ -91,13 +117,7 @@ def provenance(prep: Prepared, settings: dict[str, Any] | None = None, **extra: 
 
 
 def _classical_options(spec: Spec) -> dict[str, Any]:
-    m = spec.section("model")
-    return {
-        "method": m.get("method", "mle"),
-        "n_boot": int(m.get("n_boot", 200)),
-        "degree_ratio": m.get("degree_ratio"),
-        "transmission": m.get("transmission"),
-    }
+    return spec.model.classical_options()
 
 
 def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame:
@@ -174,6 +194,9 @@ def run_validate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, dic
 # Bayesian
 # ---------------------------------------------------------------------------------------------
 
+#: post-fit steps, in order; each adds a group to the fit or a table beside it
+POST_FIT_STEPS = ("predictive", "log_likelihood", "degrees", "sensitivity")
+
 
 def model_class(name: str):
     from .estimators import MODELS
@@ -196,57 +219,187 @@ def prior_search_dirs(spec: Spec) -> list[Path]:
     return dirs
 
 
-def build_model(prep: Prepared, priors: dict | None = None, prior_set: str | None = None):
-    """The Bayesian model a spec describes (not yet fitted)."""
+def build_model(
+    prep: Prepared,
+    priors: dict | None = None,
+    prior_set: str | None = None,
+    name: str | None = None,
+    ard: ARD | None = None,
+    spec_priors: bool = True,
+):
+    """The Bayesian model a spec describes (not yet fitted).
+
+    Parameters
+    ----------
+    prep : Prepared
+    priors : dict, optional
+        Priors over the spec's ``[priors]`` (user layer).
+    prior_set : str, optional
+        Prior set replacing the spec's ``[model] prior_set``.
+    name : str, optional
+        Model replacing the spec's ``[model] name``.
+    ard : ARD, optional
+        Data replacing the prepared data (e.g. a known group held out as hidden).
+    spec_priors : bool
+        Use the spec's ``[priors]`` below ``priors`` (default).
+
+    A ``[model]`` key the model does not read is an error naming the model; a key read only by
+    the classical baseline (``classical_estimates.csv``) is kept as a note in
+    ``model.notes`` (printed by the command line and written to the provenance).
+    """
     spec = prep.spec
-    msec = spec.section("model")
-    name = msec.get("name", "killworth")
-    cls = model_class(name)
-    options = {
-        k: v
-        for k, v in msec.items()
-        if k not in ("name", "prior_set", "method", "n_boot", "degree_ratio", "transmission")
-    }
-    user_priors = spec.section("priors")
+    cfg = spec.model if name is None else spec.model.with_name(name)
+    if cfg.is_classical:
+        raise SpecError(
+            f"{spec.where}: [model] name '{cfg.name}' is a classical estimator, not a Bayesian "
+            "model (degree, barrier, transmission, combined, overdispersed, pooled)"
+        )
+    cls = model_class(cfg.name)
+    options, classical_only, unused = cfg.split(cls.options_used)
+    if unused:
+        raise SpecError(
+            f"{spec.where}: [model] {', '.join(unused)} not used by the {cfg.name} model "
+            f"(its options: {', '.join(cls.options_used) or 'none'})"
+        )
+    user_priors = spec.section("priors") if spec_priors else {}
     if priors:
         user_priors = {**user_priors, **priors}
-    return cls(
-        prep.ard,
+    model = cls(
+        prep.ard if ard is None else ard,
         priors=user_priors or None,
-        prior_set=prior_set or msec.get("prior_set"),
+        prior_set=prior_set or cfg.prior_set,
         prior_search=prior_search_dirs(spec),
         **options,
     )
+    model.notes = [
+        f"[model] {k} is read by the classical baseline (classical_estimates.csv) only, not by "
+        f"the {cfg.name} model"
+        for k in classical_only
+    ]
+    return model
 
 
-def write_sensitivity(result, model, outdir: Path) -> Path:
-    """Power-scaling prior/likelihood sensitivity of a fit, written to ``sensitivity.csv``.
+@dataclass
+class Fit:
+    """A fit and what the post-fit steps made of it.
 
-    Where it cannot be computed the reason is written to ``sensitivity_error.json`` instead
-    (never skipped silently).
+    Attributes
+    ----------
+    result : NSUMResult
+        The fit; its tree holds ``posterior_predictive`` and ``log_likelihood`` when those
+        steps ran.
+    tables : dict
+        ``ppc``, ``degrees``, ``sensitivity`` tables (those computed).
+    problems : dict
+        Step -> why it could not be computed.
     """
-    from .prior_checks import power_scaling_sensitivity
 
+    result: Any
+    tables: dict[str, pd.DataFrame]
+    problems: dict[str, str]
+
+
+def fit_and_check(
+    model,
+    settings: dict[str, Any],
+    steps: tuple[str, ...] = POST_FIT_STEPS,
+    topcode: dict[str, float] | None = None,
+    prob: float = 0.9,
+    compiled=None,
+    with_prior: bool = True,
+) -> Fit:
+    """Sample a model, then run the post-fit steps (see :data:`POST_FIT_STEPS`).
+
+    ``compiled`` (a nutpie-compiled model, e.g. with new data swapped in) is sampled instead of
+    compiling the model; ``with_prior=False`` skips the ``prior`` group.
+    """
+    from .checks.degrees import respondent_degrees
+    from .checks.loo import log_likelihood
+    from .checks.predictive import posterior_predictive, ppc_of_tree
+    from .checks.sensitivity import power_scaling_sensitivity
+
+    bad = [s for s in steps if s not in POST_FIT_STEPS]
+    if bad:
+        raise BayesNsumError(f"unknown post-fit step(s) {', '.join(bad)}")
+    result = model.fit(compiled=compiled, with_prior=with_prior, **settings)
+    tree = result.tree
+    post = tree["posterior"].to_dataset()
+    seed = int(result.settings["seed"])
+    tables: dict[str, pd.DataFrame] = {}
+    problems: dict[str, str] = {}
+    for step in steps:
+        try:
+            if step == "predictive":
+                rep = posterior_predictive(model, post, seed=seed, topcode=topcode)
+                tree["posterior_predictive"] = xr.DataTree(rep)
+                tables["ppc"] = ppc_of_tree(tree, prob)
+            elif step == "log_likelihood":
+                tree["log_likelihood"] = xr.DataTree(log_likelihood(model, post))
+            elif step == "degrees":
+                tables["degrees"] = respondent_degrees(model, post, prob)
+            else:
+                tables["sensitivity"] = power_scaling_sensitivity(result, model)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported beside the results
+            problems[step] = f"{type(exc).__name__}: {exc}"
+    return Fit(result=result, tables=tables, problems=problems)
+
+
+#: post-fit table -> file name
+_TABLE_FILES = {"ppc": "ppc.csv", "degrees": "degrees.csv", "sensitivity": "sensitivity.csv"}
+_STEP_TABLE = {"predictive": "ppc", "degrees": "degrees", "sensitivity": "sensitivity"}
+
+
+def write_fit(
+    fit: Fit,
+    prep: Prepared,
+    outdir: Path,
+    command: str = "fit",
+    report: bool = True,
+    baseline: bool = True,
+) -> dict[str, Any]:
+    """Write a results folder; returns the diagnostics.
+
+    Files: posterior.nc, summary.csv, diagnostics.json, provenance.json, the pre-processing
+    logs, classical_estimates.csv (the baseline beside every Bayesian result), the post-fit
+    tables (ppc.csv, degrees.csv, sensitivity.csv; ``<step>_error.json`` where a step failed)
+    and report.html. ``baseline=False`` leaves out the classical baseline.
+    """
+    result, spec = fit.result, prep.spec
+    model = result.model
+    prov = provenance(
+        prep,
+        result.settings,
+        command=command,
+        model=model.config(),
+        notes=list(getattr(model, "notes", [])),
+        timings=result.timings,
+        post_fit_problems=fit.problems,
+    )
+    result.provenance = {"provenance": prov}
+    result.tree.attrs["provenance"] = prov
+    outdir.mkdir(parents=True, exist_ok=True)
+    result.save(outdir, spec.interval_prob, spec.interval_kind, spec.diagnostics)
+    diag = result.diagnostics(spec.diagnostics)
+    write_json(prov, outdir / "provenance.json")
+    prep.log.write(outdir)
     try:
-        table = power_scaling_sensitivity(result, model)
-    except Exception as exc:  # noqa: BLE001 - any failure is reported beside the results
-        return write_json(
-            {"error": f"{type(exc).__name__}: {exc}"}, outdir / "sensitivity_error.json"
-        )
-    return write_csv(table, outdir / "sensitivity.csv")
+        if baseline:
+            write_csv(classical_estimates(prep), outdir / "classical_estimates.csv")
+    except BayesNsumError as exc:
+        # the baseline cannot always be computed (e.g. an area where every degree is zero):
+        # say so in a file beside the results rather than skipping it silently
+        write_json({"error": str(exc)}, outdir / "classical_estimates_error.json")
+    for key, table in fit.tables.items():
+        write_csv(table, outdir / _TABLE_FILES[key])
+        if key == "sensitivity":
+            write_json({"note": table.attrs.get("note", "")}, outdir / "sensitivity_note.json")
+    for step, err in fit.problems.items():
+        write_json({"error": err}, outdir / f"{_STEP_TABLE.get(step, step)}_error.json")
+    if report:
+        from .report import write_report
 
-
-def write_degrees(result, prep: Prepared, outdir: Path) -> Path:
-    """Every respondent's posterior network size, written to ``degrees.csv``
-    (:func:`bayes_nsum.ppc.respondent_degrees`); a failure is written to
-    ``degrees_error.json`` instead (never skipped silently)."""
-    from .ppc import respondent_degrees
-
-    try:
-        table = respondent_degrees(result.tree, data=prep.ard, prob=prep.spec.interval_prob)
-    except Exception as exc:  # noqa: BLE001 - any failure is reported beside the results
-        return write_json({"error": f"{type(exc).__name__}: {exc}"}, outdir / "degrees_error.json")
-    return write_csv(table, outdir / "degrees.csv")
+        write_report(outdir)
+    return diag
 
 
 def run_fit(
@@ -255,39 +408,31 @@ def run_fit(
     sampler: dict[str, Any] | None = None,
     prior_set: str | None = None,
     report: bool | None = None,
+    steps: tuple[str, ...] = POST_FIT_STEPS,
+    command: str = "fit",
 ):
-    """``bayes-nsum fit``: fit the spec's Bayesian model and write its files.
+    """``bayes-nsum fit``: fit the spec's Bayesian model and write its results folder.
 
-    Returns ``(result, diagnostics, outdir)``. Files: posterior.nc, summary.csv,
-    diagnostics.json, provenance.json, preprocess logs, classical_estimates.csv (the
-    baseline beside every Bayesian result), degrees.csv (each respondent's network size),
-    sensitivity.csv and report.html.
+    Returns ``(result, diagnostics, outdir)``; see :func:`write_fit` for the files.
     """
     prep = prepare(spec)
     model = build_model(prep, prior_set=prior_set)
     settings = {**prep.spec.sampler, **{k: v for k, v in (sampler or {}).items() if v is not None}}
-    result = model.fit(**settings)
-    prov = provenance(
-        prep, result.settings, command="fit", model=model.config(), timings=result.timings
-    )
-    result.provenance = {"provenance": prov}
-    result.tree.attrs["provenance"] = prov
     outdir = prep.spec.output_dir(out)
-    result.save(outdir, prep.spec.interval_prob, prep.spec.interval_kind, prep.spec.diagnostics)
-    diag = result.diagnostics(prep.spec.diagnostics)
-    write_json(prov, outdir / "provenance.json")
-    prep.log.write(outdir)
-    try:
-        write_csv(classical_estimates(prep), outdir / "classical_estimates.csv")
-    except BayesNsumError as exc:
-        # the baseline cannot always be computed (e.g. an area where every degree is zero):
-        # say so in a file beside the results rather than skipping it silently
-        write_json({"error": str(exc)}, outdir / "classical_estimates_error.json")
-    write_sensitivity(result, model, outdir)
-    write_degrees(result, prep, outdir)
+    fit = fit_and_check(
+        model,
+        settings,
+        steps,
+        topcode=topcode_caps(prep.log.to_dict().get("steps", [])),
+        prob=prep.spec.interval_prob,
+    )
     want_report = prep.spec.section("output").get("report", True) if report is None else report
-    if want_report:
-        from .report import write_report
+    diag = write_fit(fit, prep, outdir, command=command, report=bool(want_report))
+    return fit.result, diag, outdir
 
-        write_report(outdir)
-    return result, diag, outdir
+
+def topcode_caps(steps: list[dict]) -> dict[str, float]:
+    """Caps of the ``topcode`` steps of a pre-processing record."""
+    from .checks.predictive import topcode_caps as caps
+
+    return caps(steps)

@@ -7,6 +7,7 @@ the file, the column and the rows at fault.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -161,28 +162,65 @@ class ARD:
             )
         return pd.DataFrame(rows)
 
-    def to_xarray(self) -> xr.Dataset:
-        """The data as an xarray Dataset with dims ``respondent``, ``group`` (and ``area``)."""
+    def constant_dataset(self) -> xr.Dataset:
+        """Everything but the answers that a model sees, respondents by position (no ids):
+        known sizes, N, weights, each respondent's area index, the area table; the
+        denominators in ``attrs``. :meth:`from_datasets` is the inverse."""
         ds = xr.Dataset(
             {
-                "y": (("respondent", "group"), self.counts[self.groups].to_numpy(float)),
-                "is_known": ("group", np.array([g in self.known for g in self.groups])),
-                "known_size": (
-                    "group",
-                    np.array([self.known_sizes.get(g, np.nan) for g in self.groups], float),
-                ),
+                "known_size": ("known", self.known_sizes.loc[list(self.known)].to_numpy(float)),
+                "total_population": ((), float(self.total_population)),
             },
-            coords={"respondent": self.counts.index.astype(str), "group": self.groups},
-            attrs={"total_population": float(self.total_population), "source": self.source},
+            coords={"known": list(self.known), "hidden": list(self.hidden)},
+            attrs={"denominators": json.dumps(self.denominators)},
         )
         if self.weights is not None:
             ds["weight"] = ("respondent", self.weights.to_numpy(float))
-        if self.area is not None:
-            ds["area_of"] = ("respondent", self.area.astype(str).to_numpy())
-        if self.area_table is not None:
-            ds = ds.assign_coords(area=self.areas)
-            ds["population"] = ("area", self.area_table["population"].to_numpy(float))
+        if self.area is not None and self.area_table is not None:
+            pos = {a: j for j, a in enumerate(self.areas)}
+            at = self.area_table
+            ds = ds.assign_coords(area=self.areas, area_column=[str(c) for c in at.columns])
+            ds["area_of"] = ("respondent", np.array([pos[str(a)] for a in self.area], int))
+            ds["area_table"] = (("area", "area_column"), at.to_numpy(float))
+        if "respondent" in ds.dims:
+            ds = ds.assign_coords(respondent=np.arange(self.n))
         return ds
+
+    @classmethod
+    def from_datasets(
+        cls, observed: xr.Dataset, constant: xr.Dataset, known: list[str], hidden: list[str]
+    ) -> ARD:
+        """Rebuild the data a model saw from a fit's ``observed_data`` and ``constant_data``
+        (respondents labelled by position)."""
+        y = observed["y"].transpose("respondent", "group")
+        index = pd.Index([str(int(i)) for i in y["respondent"].values], name="respondent")
+        counts = pd.DataFrame(y.values, index=index, columns=[str(g) for g in y["group"].values])
+        counts = counts[list(known) + list(hidden)]
+        sizes = pd.Series(constant["known_size"].values, index=[str(k) for k in known])
+        weights = area = area_table = None
+        if "weight" in constant:
+            weights = pd.Series(constant["weight"].values, index=index)
+        if "area_table" in constant:
+            areas = [str(a) for a in constant["area"].values]
+            area_table = pd.DataFrame(
+                constant["area_table"].values,
+                index=pd.Index(areas, name="area"),
+                columns=[str(c) for c in constant["area_column"].values],
+            )
+            area = pd.Series([areas[j] for j in constant["area_of"].values], index=index)
+        dens = constant.attrs.get("denominators") or "{}"
+        return cls(
+            counts=counts,
+            known=tuple(known),
+            hidden=tuple(hidden),
+            known_sizes=sizes,
+            total_population=float(constant["total_population"].values),
+            weights=weights,
+            area=area,
+            area_table=area_table,
+            denominators=json.loads(dens) if isinstance(dens, str) else dict(dens),
+            source="saved fit",
+        )
 
 
 # ---------------------------------------------------------------------------------------------

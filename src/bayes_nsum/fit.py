@@ -16,7 +16,6 @@ import time
 import warnings
 from typing import Any
 
-import numpy as np
 import xarray as xr
 
 from .errors import BayesNsumError
@@ -128,14 +127,19 @@ def _sample_pymc(model, settings: dict[str, Any]):
         raise BayesNsumError(f"numpyro backend failed: {type(exc).__name__}: {exc}") from exc
 
 
-def _posterior_dataset(tree) -> xr.Dataset:
-    return tree["posterior"].to_dataset()
+def fit_model(model, compiled=None, with_prior: bool = True, **overrides: Any):
+    """Fit an :class:`~bayes_nsum.estimators.base.NSUMModel`; see :meth:`NSUMModel.fit`.
 
+    ``compiled`` is a nutpie-compiled model to sample instead of compiling ``model.model``
+    (simulation-based calibration swaps new data into one compiled model); ``with_prior=False``
+    skips the ``prior`` group.
 
-def fit_model(model, **overrides: Any):
-    """Fit an :class:`~bayes_nsum.estimators.base.NSUMModel`; see :meth:`NSUMModel.fit`."""
+    The returned fit is self-describing: ``posterior`` (with the derived quantities),
+    ``sample_stats``, ``prior``, ``observed_data`` (answers by position, no respondent ids),
+    ``constant_data`` (known sizes, N, areas, area table, weights) and the ``model_config``
+    attribute from which :meth:`NSUMModel.from_tree` rebuilds the model.
+    """
     import pymc as pm
-    import xarray as xr
 
     from . import __version__
     from .result import NSUMResult
@@ -146,37 +150,41 @@ def fit_model(model, **overrides: Any):
     t_build = time.perf_counter() - t0
     timings: dict[str, float] = {}
     t1 = time.perf_counter()
-    tree = sample(pm_model, settings, timings)
+    if compiled is not None:
+        tree = sample_compiled(compiled, settings)
+    else:
+        tree = sample(pm_model, settings, timings)
     timings.setdefault("sample_s", time.perf_counter() - t1)
-    t_sample = timings["sample_s"]
-    post = _posterior_dataset(tree)
-    derived = model.derive(post)
-    # Prior draws of the free parameters (the likelihood is a Potential, so nothing else).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Potentials.*")
-        prior = pm.sample_prior_predictive(
-            draws=min(500, int(settings["draws"]) * int(settings["chains"])),
-            model=pm_model,
-            random_seed=int(settings["seed"]) + 1,
-            compile_kwargs={"mode": "FAST_COMPILE"},
-        )
-    prior_ds = prior["prior"].to_dataset() if "prior" in prior.children else xr.Dataset()
-    prior_ds = model.derive(prior_ds) if len(prior_ds.data_vars) else prior_ds
-    children = {
-        "posterior": xr.DataTree(derived),
-        "sample_stats": tree["sample_stats"],
-        "prior": xr.DataTree(prior_ds),
-        "observed_data": xr.DataTree(model.observed_dataset()),
-    }
+    derived = model.derive(tree["posterior"].to_dataset())
+    prior_ds = xr.Dataset()
+    if with_prior:
+        # Prior draws of the free parameters (the likelihood is a Potential, so nothing else).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            prior = pm.sample_prior_predictive(
+                draws=min(500, int(settings["draws"]) * int(settings["chains"])),
+                model=pm_model,
+                random_seed=int(settings["seed"]) + 1,
+                compile_kwargs={"mode": "FAST_COMPILE"},
+            )
+        prior_ds = prior["prior"].to_dataset() if "prior" in prior.children else prior_ds
+        prior_ds = model.derive(prior_ds) if len(prior_ds.data_vars) else prior_ds
     out = xr.DataTree.from_dict(
-        {k: (v.to_dataset() if isinstance(v, xr.DataTree) else v) for k, v in children.items()}
+        {
+            "posterior": derived,
+            "sample_stats": tree["sample_stats"].to_dataset(),
+            "prior": prior_ds,
+            "observed_data": model.observed_dataset(),
+            "constant_data": model.constant_dataset(),
+        }
     )
     out.attrs.update(
         {
             "bayes_nsum_version": __version__,
             "model": model.name,
+            "model_config": model.config(),
             "sampler": {**settings},
-            "sampling_seconds": t_sample,
+            "sampling_seconds": timings["sample_s"],
             "build_seconds": t_build,
             "data_hash": model.data.data_hash(),
         }
@@ -186,4 +194,4 @@ def fit_model(model, **overrides: Any):
     return NSUMResult(tree=out, model=model, settings=settings, timings=timings)
 
 
-__all__ = ["sample", "fit_model", "sampler_settings", "np"]
+__all__ = ["sample", "fit_model", "sampler_settings", "compile_nutpie", "sample_compiled"]

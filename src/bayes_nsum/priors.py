@@ -29,22 +29,79 @@ import numpy as np
 
 from .errors import PriorError
 
-#: distribution -> (accepted parameter sets, support description)
-FAMILIES: dict[str, list[tuple[str, ...]]] = {
-    "Beta": [
-        ("alpha", "beta"),
-        ("mean", "concentration"),
-        ("lower", "upper"),
-        ("lower", "upper", "prob"),
-    ],
-    "Uniform": [("lower", "upper")],
-    "Normal": [("mu", "sigma")],
-    "HalfNormal": [("sigma",)],
-    "LogNormal": [("mu", "sigma")],
-    "Gamma": [("alpha", "beta"), ("mu", "sigma")],
-    "Exponential": [("lam",)],
-    "HalfCauchy": [("beta",)],
-    "Fixed": [("value",)],
+
+def _positive(fam: str, p: dict, *keys: str) -> None:
+    for k in keys:
+        if p[k] <= 0:
+            raise PriorError(f"{fam} prior needs {' > 0 and '.join(keys)} > 0")
+
+
+def _beta(p: dict) -> dict:
+    if "mean" in p:
+        m, c = p["mean"], p["concentration"]
+        if not (0 < m < 1) or c <= 0:
+            raise PriorError("Beta prior needs 0 < mean < 1 and concentration > 0")
+        return {"alpha": m * c, "beta": (1 - m) * c}
+    if "lower" in p:
+        return _beta_from_range(p["lower"], p["upper"], p.get("prob", 0.9))
+    _positive("Beta", p, "alpha", "beta")
+    return p
+
+
+def _uniform(p: dict) -> dict:
+    if not p["lower"] < p["upper"]:
+        raise PriorError("Uniform prior needs lower < upper")
+    return p
+
+
+def _gamma(p: dict) -> dict:
+    if "mu" in p:
+        _positive("Gamma", p, "mu", "sigma")
+        return {"alpha": (p["mu"] / p["sigma"]) ** 2, "beta": p["mu"] / p["sigma"] ** 2}
+    _positive("Gamma", p, "alpha", "beta")
+    return p
+
+
+def _checked(*keys: str):
+    def canon(p: dict) -> dict:
+        for k in keys:
+            if p[k] <= 0:
+                raise PriorError(f"prior needs {k} > 0")
+        return p
+
+    return canon
+
+
+@dataclass(frozen=True)
+class Family:
+    """A prior family: the parameter sets a spec may use, the conversion to the PyMC
+    distribution's parameters (which also checks them), and whether its density is flat."""
+
+    forms: tuple[tuple[str, ...], ...]
+    canonical: Any
+    flat: Any = staticmethod(lambda p: False)
+
+
+#: every prior family; each but ``Fixed`` is the PyMC distribution of the same name
+FAMILIES: dict[str, Family] = {
+    "Beta": Family(
+        (
+            ("alpha", "beta"),
+            ("mean", "concentration"),
+            ("lower", "upper"),
+            ("lower", "upper", "prob"),
+        ),
+        _beta,
+        lambda p: bool(np.isclose(p["alpha"], 1.0) and np.isclose(p["beta"], 1.0)),
+    ),
+    "Uniform": Family((("lower", "upper"),), _uniform, lambda p: True),
+    "Normal": Family((("mu", "sigma"),), _checked("sigma")),
+    "HalfNormal": Family((("sigma",),), _checked("sigma")),
+    "LogNormal": Family((("mu", "sigma"),), _checked("sigma")),
+    "Gamma": Family((("alpha", "beta"), ("mu", "sigma")), _gamma),
+    "Exponential": Family((("lam",),), _checked("lam")),
+    "HalfCauchy": Family((("beta",),), _checked("beta")),
+    "Fixed": Family((("value",),), lambda p: p, lambda p: True),
 }
 
 
@@ -56,11 +113,13 @@ class Prior:
     ----------
     dist : str
         Family: ``Beta``, ``Uniform``, ``Normal``, ``HalfNormal``, ``LogNormal``, ``Gamma``,
-        ``Exponential``, ``HalfCauchy`` or ``Fixed`` (a constant).
+        ``Exponential``, ``HalfCauchy`` (the PyMC distributions of those names) or ``Fixed``
+        (a constant).
     params : dict
         Parameters as written by the user. ``Beta`` also accepts ``mean`` and ``concentration``
         (alpha = mean * concentration) or a central ``lower``/``upper`` range holding ``prob``
-        (default 0.9) of the mass; these are converted to alpha and beta by :meth:`canonical`.
+        (default 0.9) of the mass; ``Gamma`` also ``mu``/``sigma``. :meth:`canonical` converts
+        them to the PyMC distribution's parameters.
     """
 
     dist: str
@@ -72,11 +131,12 @@ class Prior:
                 f"unknown prior distribution '{self.dist}' (use {', '.join(FAMILIES)})"
             )
         keys = tuple(sorted(self.params))
-        if not any(keys == tuple(sorted(s)) for s in FAMILIES[self.dist]):
-            forms = " or ".join("(" + ", ".join(s) + ")" for s in FAMILIES[self.dist])
-            raise PriorError(f"{self.dist} prior takes parameters {forms}; got ({', '.join(keys)})")
+        forms = FAMILIES[self.dist].forms
+        if not any(keys == tuple(sorted(s)) for s in forms):
+            text = " or ".join("(" + ", ".join(s) + ")" for s in forms)
+            raise PriorError(f"{self.dist} prior takes parameters {text}; got ({', '.join(keys)})")
         for k, v in self.params.items():
-            if not isinstance(v, (int, float)) or not np.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
                 raise PriorError(f"{self.dist} prior: parameter {k}={v!r} must be a finite number")
         self.canonical()  # validates values
 
@@ -103,6 +163,8 @@ class Prior:
         if isinstance(value, bool):
             raise PriorError(f"{where}: a prior must be a number or a table with 'dist'")
         if isinstance(value, (int, float)):
+            if not np.isfinite(value):
+                raise PriorError(f"{where}: a fixed value must be a finite number")
             return cls.fixed(value)
         if isinstance(value, dict) and "dist" in value:
             params = {k: v for k, v in value.items() if k != "dist"}
@@ -117,37 +179,14 @@ class Prior:
     def is_fixed(self) -> bool:
         return self.dist == "Fixed"
 
+    @property
+    def is_flat(self) -> bool:
+        """Constant density on its support (power-scaling cannot see it)."""
+        return bool(FAMILIES[self.dist].flat(self.canonical()))
+
     def canonical(self) -> dict[str, float]:
-        """Parameters in the form PyMC takes (Beta as alpha/beta, Gamma as alpha/beta)."""
-        p = dict(self.params)
-        d = self.dist
-        if d == "Beta":
-            if "mean" in p:
-                m, c = p["mean"], p["concentration"]
-                if not (0 < m < 1) or c <= 0:
-                    raise PriorError("Beta prior needs 0 < mean < 1 and concentration > 0")
-                return {"alpha": m * c, "beta": (1 - m) * c}
-            if "lower" in p:
-                return _beta_from_range(p["lower"], p["upper"], p.get("prob", 0.9))
-            if p["alpha"] <= 0 or p["beta"] <= 0:
-                raise PriorError("Beta prior needs alpha > 0 and beta > 0")
-            return p
-        if d == "Uniform" and not p["lower"] < p["upper"]:
-            raise PriorError("Uniform prior needs lower < upper")
-        if d in ("Normal", "LogNormal", "HalfNormal") and p["sigma"] <= 0:
-            raise PriorError(f"{d} prior needs sigma > 0")
-        if d == "Gamma":
-            if "mu" in p:
-                if p["mu"] <= 0 or p["sigma"] <= 0:
-                    raise PriorError("Gamma prior needs mu > 0 and sigma > 0")
-                return {"alpha": (p["mu"] / p["sigma"]) ** 2, "beta": p["mu"] / p["sigma"] ** 2}
-            if p["alpha"] <= 0 or p["beta"] <= 0:
-                raise PriorError("Gamma prior needs alpha > 0 and beta > 0")
-        if d == "Exponential" and p["lam"] <= 0:
-            raise PriorError("Exponential prior needs lam > 0")
-        if d == "HalfCauchy" and p["beta"] <= 0:
-            raise PriorError("HalfCauchy prior needs beta > 0")
-        return p
+        """Parameters of the PyMC distribution (Beta and Gamma as alpha/beta), checked."""
+        return dict(FAMILIES[self.dist].canonical(dict(self.params)))
 
     def to_dict(self) -> dict[str, Any]:
         return {"dist": self.dist, **self.params}
@@ -158,64 +197,49 @@ class Prior:
         inner = ", ".join(f"{k}={v:g}" for k, v in self.params.items())
         return f"{self.dist}({inner})"
 
-    def mean(self) -> float:
-        """Prior mean (used for starting values and fixed parameters)."""
-        p = self.canonical()
-        d = self.dist
-        if d == "Fixed":
-            return p["value"]
-        if d == "Beta":
-            return p["alpha"] / (p["alpha"] + p["beta"])
-        if d == "Uniform":
-            return (p["lower"] + p["upper"]) / 2
-        if d == "Normal":
-            return p["mu"]
-        if d == "HalfNormal":
-            return p["sigma"] * np.sqrt(2 / np.pi)
-        if d == "LogNormal":
-            return float(np.exp(p["mu"] + p["sigma"] ** 2 / 2))
-        if d == "Gamma":
-            return p["alpha"] / p["beta"]
-        if d == "Exponential":
-            return 1 / p["lam"]
-        return p["beta"]  # HalfCauchy: no mean; scale as a typical value
+    def distribution(self, **kwargs):
+        """The unnamed PyMC distribution (``pm.<dist>.dist``); a constant for ``Fixed``."""
+        import pymc as pm
+        import pytensor.tensor as pt
 
-    def sample(self, rng: np.random.Generator, size=None) -> np.ndarray:
-        """Draw from the prior with numpy (simulation-based calibration, prior checks)."""
-        p = self.canonical()
-        d = self.dist
-        if d == "Fixed":
-            return np.full(size if size is not None else (), p["value"], dtype=float)
-        if d == "Beta":
-            return rng.beta(p["alpha"], p["beta"], size)
-        if d == "Uniform":
-            return rng.uniform(p["lower"], p["upper"], size)
-        if d == "Normal":
-            return rng.normal(p["mu"], p["sigma"], size)
-        if d == "HalfNormal":
-            return np.abs(rng.normal(0, p["sigma"], size))
-        if d == "LogNormal":
-            return rng.lognormal(p["mu"], p["sigma"], size)
-        if d == "Gamma":
-            return rng.gamma(p["alpha"], 1 / p["beta"], size)
-        if d == "Exponential":
-            return rng.exponential(1 / p["lam"], size)
-        return np.abs(p["beta"] * rng.standard_cauchy(size))
+        if self.is_fixed:
+            return pt.constant(self.params["value"], dtype="float64")
+        return getattr(pm, self.dist).dist(**self.canonical(), **kwargs)
+
+    def sample(self, rng: np.random.Generator | int | None, size: int = 1) -> np.ndarray:
+        """``size`` draws (PyMC's ``pm.draw``)."""
+        import pymc as pm
+
+        if self.is_fixed:
+            return np.full(size, self.params["value"], dtype=float)
+        return np.asarray(
+            pm.draw(self.distribution(), draws=size, random_seed=rng, mode="FAST_COMPILE"), float
+        )
+
+    def logp(self, x: Any) -> np.ndarray:
+        """Log density at ``x`` (PyMC's ``pm.logp``; 0 for ``Fixed``, -inf off the support)."""
+        import pymc as pm
+
+        x = np.asarray(x, dtype=float)
+        if self.is_fixed:
+            return np.zeros_like(x)
+        return np.asarray(pm.logp(self.distribution(), x).eval(mode="FAST_COMPILE"), float)
 
     def create(self, name: str, dims: str | None = None, **kwargs):
         """Create the PyMC random variable (or a constant for ``Fixed``)."""
         import pymc as pm
         import pytensor.tensor as pt
 
-        p = self.canonical()
         if self.is_fixed:
-            return pt.constant(p["value"], dtype="float64")
-        dist = getattr(pm, self.dist)
-        return dist(name, **p, dims=dims, **kwargs)
+            return pt.constant(self.params["value"], dtype="float64")
+        return getattr(pm, self.dist)(name, **self.canonical(), dims=dims, **kwargs)
 
 
 def _beta_from_range(lower: float, upper: float, prob: float) -> dict[str, float]:
-    """Beta(alpha, beta) whose central ``prob`` interval is (lower, upper)."""
+    """Beta(alpha, beta) whose central ``prob`` interval is (lower, upper).
+
+    (PyMC's ``find_constrained_prior`` does the same but is deprecated in PyMC 6.4.)
+    """
     from scipy import optimize, stats
 
     if not (0 < lower < upper < 1) or not (0 < prob < 1):

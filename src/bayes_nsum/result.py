@@ -52,18 +52,7 @@ SUMMARY_QUANTITIES = {
 SCALARS = ("mu", "sigma", "gamma", "rho_known", "sigma_alpha", "sigma_beta")
 
 
-def _interval(x: np.ndarray, prob: float, kind: str) -> tuple[float, float]:
-    x = np.asarray(x, float).ravel()
-    if kind == "hdi":
-        xs = np.sort(x)
-        n = len(xs)
-        m = max(1, int(np.floor(prob * n)))
-        widths = xs[m:] - xs[: n - m]
-        j = int(np.argmin(widths))
-        return float(xs[j]), float(xs[j + m])
-    tail = (1 - prob) / 2
-    lo, hi = np.quantile(x, [tail, 1 - tail])
-    return float(lo), float(hi)
+SAMPLE = ("chain", "draw")
 
 
 def array_diagnostics(arr: np.ndarray) -> dict[str, np.ndarray]:
@@ -72,73 +61,84 @@ def array_diagnostics(arr: np.ndarray) -> dict[str, np.ndarray]:
     arr = np.asarray(arr, float)
     if arr.ndim == 2:
         arr = arr[..., None]
-    const = np.all(np.isclose(arr, arr[:1, :1]), axis=(0, 1))
+    da = xr.DataArray(arr, dims=(*SAMPLE, *[f"d{i}" for i in range(arr.ndim - 2)]))
+    out = {k: v.values for k, v in _diagnostics(da).items()}
+    return {k: v.reshape(arr.shape[2:]) for k, v in out.items()}
+
+
+def _diagnostics(da: xr.DataArray) -> dict[str, xr.DataArray]:
+    """R-hat, bulk and tail ESS, MCSE of the mean over (chain, draw), vectorised over the other
+    dims; NaN where the draws are constant (a fixed parameter)."""
+    const = (da.max(SAMPLE) == da.min(SAMPLE)) | da.isnull().any(SAMPLE)
     with np.errstate(all="ignore"):
         out = {
-            "r_hat": np.asarray(az.rhat(arr))
-            if arr.shape[0] > 1
-            else np.full(arr.shape[2:], np.nan),
-            "ess_bulk": np.asarray(az.ess(arr, method="bulk")),
-            "ess_tail": np.asarray(az.ess(arr, method="tail", prob=(0.05, 0.95))),
-            "mcse_mean": np.asarray(az.mcse(arr, method="mean")),
+            "r_hat": da.azstats.rhat()
+            if da.sizes["chain"] > 1
+            else xr.full_like(const, np.nan, dtype=float),
+            "ess_bulk": da.azstats.ess(method="bulk"),
+            "ess_tail": da.azstats.ess(method="tail", prob=(0.05, 0.95)),
+            "mcse_mean": da.azstats.mcse(method="mean"),
         }
-    for k in out:
-        out[k] = np.where(const, np.nan, out[k].astype(float))
-    return out
+    return {k: v.astype(float).where(~const) for k, v in out.items()}
 
 
-def _ess_rhat(da: xr.DataArray) -> tuple[float, float, float]:
-    d = array_diagnostics(da.transpose("chain", "draw").values)
-    return float(d["r_hat"][0]), float(d["ess_bulk"][0]), float(d["ess_tail"][0])
+def _stats(da: xr.DataArray, prob: float, kind: str) -> xr.Dataset:
+    """The summary columns of one variable, vectorised over its non-sample dims."""
+    ci = da.azstats.hdi(prob=prob) if kind == "hdi" else da.azstats.eti(prob=prob)
+    diag = _diagnostics(da)
+    return xr.Dataset(
+        {
+            "estimate": da.median(SAMPLE),
+            "mean": da.mean(SAMPLE),
+            "lower": ci.sel(ci_bound="lower", drop=True),
+            "upper": ci.sel(ci_bound="upper", drop=True),
+            "r_hat": diag["r_hat"],
+            "ess_bulk": diag["ess_bulk"],
+            "ess_tail": diag["ess_tail"],
+        }
+    )
 
 
 def summarize_posterior(
     post: xr.Dataset, prob: float = 0.9, kind: str = "eti", area_dim: str = "area"
 ) -> pd.DataFrame:
-    """Tidy summary table of the quantities an analyst reports (see :data:`SUMMARY_COLUMNS`)."""
-    rows: list[dict[str, Any]] = []
+    """Tidy summary table of the quantities an analyst reports (see :data:`SUMMARY_COLUMNS`);
+    one vectorised ArviZ computation per variable."""
+    parts = []
 
-    def add(da: xr.DataArray, area: str, group: str, quantity: str) -> None:
-        x = da.values
-        lo, hi = _interval(x, prob, kind)
-        rhat, eb, et = _ess_rhat(da)
-        rows.append(
-            {
-                "area": area,
-                "group": group,
-                "quantity": quantity,
-                "estimate": float(np.median(x)),
-                "mean": float(np.mean(x)),
-                "lower": lo,
-                "upper": hi,
-                "interval_prob": prob,
-                "r_hat": rhat,
-                "ess_bulk": eb,
-                "ess_tail": et,
-            }
-        )
+    def add(da: xr.DataArray, gdim: str | None, quantity: str) -> None:
+        st = _stats(da, prob, kind)
+        frame = st.to_dataframe().reset_index() if gdim or area_dim in da.dims else None
+        if frame is None:
+            frame = pd.DataFrame([{k: float(v) for k, v in st.items()}])
+        frame["group"] = frame[gdim].astype(str) if gdim else ""
+        frame["area"] = frame[area_dim].astype(str) if area_dim in da.dims else ""
+        frame["quantity"] = quantity
+        parts.append(frame)
 
     for var, gdim in SUMMARY_QUANTITIES.items():
         for name in (var, f"{var}_area"):
             if name not in post:
                 continue
             da = post[name]
-            if gdim not in da.dims:
-                # a per-group parameter may be indexed by hidden groups only (e.g. pooled)
-                gdim = "hidden" if "hidden" in da.dims else None
-            if gdim is None:
-                continue
-            areas = [""] if area_dim not in da.dims else [str(a) for a in da[area_dim].values]
-            for g in da[gdim].values:
-                for a in areas:
-                    sel = da.sel({gdim: g})
-                    if a:
-                        sel = sel.sel({area_dim: a})
-                    add(sel, a, str(g), var)
+            # a per-group parameter may be indexed by hidden groups only (e.g. pooled)
+            gd = gdim if gdim in da.dims else ("hidden" if "hidden" in da.dims else None)
+            if gd is not None and set(da.dims) <= {*SAMPLE, gd, area_dim}:
+                add(
+                    da.transpose(*SAMPLE, gd, *([area_dim] if area_dim in da.dims else [])), gd, var
+                )
     for var in SCALARS:
-        if var in post and set(post[var].dims) == {"chain", "draw"}:
-            add(post[var], "", "", var)
-    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+        if var in post and set(post[var].dims) == set(SAMPLE):
+            add(post[var], None, var)
+    if not parts:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    out["interval_prob"] = prob
+    return out[SUMMARY_COLUMNS]
+
+
+def _param_label(name: str, index: tuple) -> str:
+    return name if not index else f"{name}[{', '.join(map(str, index))}]"
 
 
 def compute_diagnostics(
@@ -161,21 +161,19 @@ def compute_diagnostics(
         for v in post.data_vars
         if not v.startswith("log_degree") and v != "degree" and not v.endswith("_raw")
     ]
-    per_param: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
     for v in names:
         da = post[v]
-        extra = [d for d in da.dims if d not in ("chain", "draw")]
-        stacked = da.stack(_i=extra) if extra else da.expand_dims(_i=[0])
-        arr = np.asarray(stacked.transpose("chain", "draw", "_i").values, float)
-        dg = array_diagnostics(arr)
-        for j in range(arr.shape[2]):
-            if np.isnan(dg["ess_bulk"][j]):
-                continue
-            idx = stacked["_i"].values[j]
-            idx = ", ".join(map(str, idx)) if isinstance(idx, tuple) else str(idx)
-            label = v if not extra else f"{v}[{idx}]"
-            per_param.append({"param": label, **{k: float(dg[k][j]) for k in dg}})
-    table = pd.DataFrame(per_param)
+        extra = [d for d in da.dims if d not in SAMPLE]
+        diag = _diagnostics(da)
+        frame = xr.Dataset(diag).to_dataframe().reset_index() if extra else None
+        if frame is None:
+            frame = pd.DataFrame([{k: float(x) for k, x in diag.items()}])
+        frame["param"] = (
+            [_param_label(v, tuple(r)) for r in frame[extra].itertuples(False)] if extra else v
+        )
+        rows.append(frame.dropna(subset=["ess_bulk"])[["param", *diag]])
+    table = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
     n_draws = int(stats.sizes.get("chain", 1) * stats.sizes.get("draw", 1))
     div = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0
     if "maxdepth_reached" in stats:
@@ -184,13 +182,10 @@ def compute_diagnostics(
         depth_share = float(np.asarray(stats["reached_max_treedepth"]).mean())
     else:
         depth_share = 0.0
-    energy_name = "energy" if "energy" in stats else None
-    if energy_name:
-        e = np.asarray(stats[energy_name].transpose("chain", "draw").values, float)
-        bfmi = np.square(np.diff(e, axis=1)).mean(axis=1) / np.var(e, axis=1)
-        min_bfmi = float(np.min(bfmi))
-    else:
-        min_bfmi = float("nan")
+    min_bfmi = float("nan")
+    if "energy" in stats:
+        bfmi = az.bfmi(xr.DataTree.from_dict({"sample_stats": stats[["energy"]]}))
+        min_bfmi = float(np.min(np.asarray(bfmi["energy"])))
 
     def worst(col: str, largest: bool) -> list[str]:
         if table.empty:
@@ -199,68 +194,63 @@ def compute_diagnostics(
         t = t.nlargest(3, col) if largest else t.nsmallest(3, col)
         return [f"{r.param} ({getattr(r, col):.3g})" for r in t.itertuples()]
 
-    max_rhat = float(table["r_hat"].max()) if not table.empty else float("nan")
-    min_eb = float(table["ess_bulk"].min()) if not table.empty else float("nan")
-    min_et = float(table["ess_tail"].min()) if not table.empty else float("nan")
-    max_mcse = float((table["mcse_mean"]).max()) if not table.empty else float("nan")
+    def col(name: str, how: str) -> float:
+        return float(getattr(table[name], how)()) if not table.empty else float("nan")
+
+    def check(name, value, threshold, direction, passed, worst=()) -> dict[str, Any]:
+        return {
+            "check": name,
+            "value": value,
+            "threshold": threshold,
+            "direction": direction,
+            "passed": bool(passed),
+            "worst": list(worst),
+        }
+
+    max_rhat, min_eb = col("r_hat", "max"), col("ess_bulk", "min")
+    min_et, max_mcse = col("ess_tail", "min"), col("mcse_mean", "max")
+    one_chain = int(stats.sizes.get("chain", 1)) < 2
     checks = [
-        {
-            "check": "r_hat",
-            "value": max_rhat,
-            "threshold": th["max_r_hat"],
-            "direction": "<=",
-            "passed": bool(not np.isnan(max_rhat) and max_rhat <= th["max_r_hat"])
-            or int(stats.sizes.get("chain", 1)) < 2,
-            "worst": worst("r_hat", True),
-        },
-        {
-            "check": "ess_bulk",
-            "value": min_eb,
-            "threshold": th["min_ess_bulk"],
-            "direction": ">=",
-            "passed": bool(min_eb >= th["min_ess_bulk"]),
-            "worst": worst("ess_bulk", False),
-        },
-        {
-            "check": "ess_tail",
-            "value": min_et,
-            "threshold": th["min_ess_tail"],
-            "direction": ">=",
-            "passed": bool(min_et >= th["min_ess_tail"]),
-            "worst": worst("ess_tail", False),
-        },
-        {
-            "check": "divergences",
-            "value": div,
-            "threshold": th["max_divergences"],
-            "direction": "<=",
-            "passed": bool(div <= th["max_divergences"]),
-            "worst": [],
-        },
-        {
-            "check": "treedepth_share",
-            "value": depth_share,
-            "threshold": th["max_treedepth_share"],
-            "direction": "<=",
-            "passed": bool(depth_share <= th["max_treedepth_share"]),
-            "worst": [],
-        },
-        {
-            "check": "e_bfmi",
-            "value": min_bfmi,
-            "threshold": th["min_bfmi"],
-            "direction": ">=",
-            "passed": bool(np.isnan(min_bfmi) or min_bfmi >= th["min_bfmi"]),
-            "worst": [],
-        },
-        {
-            "check": "mcse_mean",
-            "value": max_mcse,
-            "threshold": None,
-            "direction": "info",
-            "passed": True,
-            "worst": worst("mcse_mean", True),
-        },
+        check(
+            "r_hat",
+            max_rhat,
+            th["max_r_hat"],
+            "<=",
+            (not np.isnan(max_rhat) and max_rhat <= th["max_r_hat"]) or one_chain,
+            worst("r_hat", True),
+        ),
+        check(
+            "ess_bulk",
+            min_eb,
+            th["min_ess_bulk"],
+            ">=",
+            min_eb >= th["min_ess_bulk"],
+            worst("ess_bulk", False),
+        ),
+        check(
+            "ess_tail",
+            min_et,
+            th["min_ess_tail"],
+            ">=",
+            min_et >= th["min_ess_tail"],
+            worst("ess_tail", False),
+        ),
+        check("divergences", div, th["max_divergences"], "<=", div <= th["max_divergences"]),
+        check(
+            "treedepth_share",
+            depth_share,
+            th["max_treedepth_share"],
+            "<=",
+            depth_share <= th["max_treedepth_share"],
+        ),
+        check(
+            "e_bfmi",
+            min_bfmi,
+            th["min_bfmi"],
+            ">=",
+            np.isnan(min_bfmi) or min_bfmi >= th["min_bfmi"],
+        ),
+        check("mcse_mean", max_mcse, None, "info", True, worst("mcse_mean", True)),
     ]
     passed = all(c["passed"] for c in checks)
     return {

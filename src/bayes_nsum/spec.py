@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config import DEFAULT_MODEL, ModelConfig, schema_section
 from .errors import SpecError
 
 #: Every section and key a spec may hold, with a one-line description (the spec reference in
@@ -50,22 +51,7 @@ SCHEMA: dict[str, dict[str, str]] = {
         "impute": "Scale of Harm imputation: {victims, offenders, victims_per_offender, "
         "household_size}",
     },
-    "model": {
-        "name": "model name: killworth, degree, barrier, transmission, combined, overdispersed, "
-        "pooled",
-        "degree": "degree distribution: 'lognormal' (default) or 'gamma'",
-        "recall_calibration": "fit a recall-error calibration on the known groups (bool)",
-        "barrier_dispersion": "barrier/combined: 'group' (one rho per group, latent degrees; "
-        "default) or 'shared' (one rho for the known groups, degrees integrated out; fast at "
-        "any n)",
-        "anchor": "pooled model: 'likelihood' (default) or 'posthoc' scaling by known groups",
-        "correlated": "pooled model: correlated respondent-by-group biases with an LKJ prior",
-        "prior_set": "named prior set (models/priors/NAME.toml or a bundled set)",
-        "method": "classical estimator: 'mle' (default) or 'pimle'",
-        "n_boot": "classical: number of rescaled-bootstrap replicates (default 200)",
-        "degree_ratio": "classical: table hidden group -> degree ratio",
-        "transmission": "classical: table hidden group -> transmission rate",
-    },
+    "model": schema_section(),
     "priors": {"*": "prior override per parameter name (see the priors reference)"},
     "sampler": {
         "draws": "posterior draws per chain (default 1000)",
@@ -232,6 +218,7 @@ class Spec:
             raise SpecError(f"{self.where}: [output] interval_prob must be between 0 and 1")
         if out.get("interval", "eti") not in ("eti", "hdi"):
             raise SpecError(f"{self.where}: [output] interval must be 'eti' or 'hdi'")
+        ModelConfig.from_section(self.raw.get("model", {}), self.where)  # every [model] key
         diag = self.raw.get("diagnostics", {})
         for key, value in diag.items():
             if not isinstance(value, (int, float)) or value < 0:
@@ -248,8 +235,13 @@ class Spec:
         return p if p.is_absolute() else (self.base_dir / p)
 
     @property
+    def model(self) -> ModelConfig:
+        """The checked ``[model]`` section."""
+        return ModelConfig.from_section(self.raw.get("model", {}), self.where)
+
+    @property
     def model_name(self) -> str:
-        return str(self.raw.get("model", {}).get("name", "killworth"))
+        return str(self.raw.get("model", {}).get("name", DEFAULT_MODEL))
 
     @property
     def hidden(self) -> list[str]:

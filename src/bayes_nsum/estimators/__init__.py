@@ -1,6 +1,7 @@
 """Bayesian NSUM models, each a short assembly of :mod:`.components`.
 
-``MODELS`` maps a spec's ``[model] name`` to its class.
+``MODELS`` maps a spec's ``[model] name`` to its class (every concrete subclass of
+:class:`~.base.NSUMModel` registers itself).
 """
 
 from .base import NSUMModel
@@ -8,14 +9,7 @@ from .maltiel import BarrierModel, CombinedModel, DegreeModel, MaltielModel, Tra
 from .overdispersed import OverdispersedModel
 from .pooled import PooledModel
 
-MODELS: dict[str, type[NSUMModel]] = {
-    "degree": DegreeModel,
-    "barrier": BarrierModel,
-    "transmission": TransmissionModel,
-    "combined": CombinedModel,
-    "overdispersed": OverdispersedModel,
-    "pooled": PooledModel,
-}
+MODELS: dict[str, type[NSUMModel]] = dict(NSUMModel.registry)
 
 __all__ = [
     "MODELS",
@@ -26,4 +20,5 @@ __all__ = [
     "TransmissionModel",
     "CombinedModel",
     "OverdispersedModel",
+    "PooledModel",
 ]

@@ -1,36 +1,93 @@
 """The base class every Bayesian NSUM model derives from.
 
-A model object holds data, options and merged priors; it builds its PyMC model lazily (never in
-``__init__``) and fits it through :func:`bayes_nsum.fit.sample`. Derived quantities (sizes,
-prevalences, "1 in X") are computed from the posterior draws after sampling, in numpy, so they
-cost nothing during sampling.
+A model class is the one place that defines its story:
+
+* its priors (:meth:`NSUMModel.default_priors`, :meth:`NSUMModel.param_groups`) and
+  likelihood (:meth:`NSUMModel._build`, the PyMC model, built lazily, never in ``__init__``);
+* the quantities reported after sampling (:meth:`NSUMModel._derive`: sizes, prevalences,
+  "1 in X", computed in numpy);
+* its generative form at any set of parameter draws (:meth:`NSUMModel.latent`, a
+  :class:`~bayes_nsum.estimators.latent.LatentModel`), from which the base class derives the
+  simulator (:meth:`NSUMModel.simulate`), each respondent's log-likelihood with the latent
+  effect integrated out (:meth:`NSUMModel.pointwise_loglik`) and the respondents' network sizes.
+
+Prior draws come from the PyMC model itself (:meth:`NSUMModel.prior_draws`), so the prior
+predictive distribution, simulation-based calibration and the posterior predictive checks use
+the very priors and likelihood that are sampled. A model rebuilds itself from a saved fit
+(:meth:`NSUMModel.from_tree`) with no spec or survey at hand.
 """
 
 from __future__ import annotations
 
+import json
+import warnings
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
+from ..config import MODEL_OPTIONS
 from ..data import ARD
 from ..errors import BayesNsumError
-from ..priors import PriorConfig, describe_priors, load_prior_set, merge_priors, parse_priors
+from ..priors import (
+    Prior,
+    PriorConfig,
+    describe_priors,
+    load_prior_set,
+    merge_priors,
+    parse_priors,
+)
 from .components import CountStats
+from .latent import LatentModel
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+def stack_draws(ds: xr.Dataset) -> xr.Dataset:
+    """Draws with (chain, draw) flattened into one leading ``sample`` dimension."""
+    if "sample" in ds.dims and "chain" not in ds.dims:
+        return ds
+    st = ds.stack(sample=SAMPLE_DIMS).drop_vars(["sample", "chain", "draw"], errors="ignore")
+    return st.transpose("sample", ...)
+
+
+def draws_array(ds: xr.Dataset, name: str, dims: tuple[str, ...] = (), order=None) -> np.ndarray:
+    """Draws of one variable of a stacked dataset as (sample, *dims), the first dim's labels
+    in ``order`` when given."""
+    if name not in ds:
+        raise BayesNsumError(f"the draws have no variable '{name}'")
+    da = ds[name]
+    if order is not None:
+        labels = [str(v) for v in da[dims[0]].values]
+        da = da.isel({dims[0]: [labels.index(str(g)) for g in order]})
+    return np.asarray(da.transpose("sample", *dims).values, dtype=float)
 
 
 class NSUMModel(ABC):
-    """Common machinery: priors, lazy model building, fitting, derived quantities.
+    """Common machinery: options, priors, lazy model building, the generative story's
+    derived methods, fitting, saving and rebuilding.
 
-    Subclasses define :attr:`name`, :meth:`default_priors`, :meth:`param_groups`,
-    :meth:`_build` and :meth:`_derive`.
+    Subclasses define :attr:`name`, :attr:`options_used`, :meth:`default_priors`,
+    :meth:`param_groups`, :meth:`_build`, :meth:`_derive` and :meth:`latent`.
     """
 
     name: ClassVar[str] = "base"
-    #: options accepted by the constructor (besides data and priors)
-    options_allowed: ClassVar[dict[str, Any]] = {}
+    #: ``[model]`` options (keys of :data:`bayes_nsum.config.MODEL_OPTIONS`) the model reads
+    options_used: ClassVar[tuple[str, ...]] = ()
+    #: the model needs respondents' areas and an area table
+    requires_areas: ClassVar[bool] = False
+    #: parameters ranked by simulation-based calibration
+    calibration_targets: ClassVar[tuple[str, ...]] = ()
+    #: priors that simulate plausible surveys, for simulation-based calibration
+    calibration_priors: ClassVar[dict[str, Any]] = {}
+    #: every concrete model class by name (filled by subclasses that set ``name``)
+    registry: ClassVar[dict[str, type[NSUMModel]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__ and not cls.__dict__.get("abstract", False):
+            NSUMModel.registry[cls.name] = cls
 
     def __init__(
         self,
@@ -40,13 +97,16 @@ class NSUMModel(ABC):
         prior_search: list | None = None,
         **options: Any,
     ) -> None:
-        unknown = [k for k in options if k not in self.options_allowed]
+        unknown = [k for k in options if k not in self.options_used]
         if unknown:
             raise BayesNsumError(
                 f"model '{self.name}' has no option(s) {', '.join(unknown)}; options: "
-                f"{', '.join(self.options_allowed) or 'none'}"
+                f"{', '.join(self.options_used) or 'none'}"
             )
-        self.options = {**self.options_allowed, **options}
+        for key, value in options.items():
+            if (msg := MODEL_OPTIONS[key].check(value)) is not None:
+                raise BayesNsumError(f"[model] {key} {msg}, got {value!r}")
+        self.options = {k: options.get(k, MODEL_OPTIONS[k].default) for k in self.options_used}
         self.data = data
         self._check_data()
         if isinstance(prior_set, str):
@@ -57,9 +117,8 @@ class NSUMModel(ABC):
             self.prior_set_name = None if prior_set is None else "custom"
         # Prior sets hold priors for several models: keep only this model's parameters.
         defaults = self.default_priors()
+        groups = self.param_groups()
         if set_layer:
-            set_layer = {k: v for k, v in set_layer.items() if k in defaults}
-            groups = self.param_groups()
             set_layer = {
                 k: (
                     {g: p for g, p in v.items() if g in (groups.get(k) or [])}
@@ -67,11 +126,10 @@ class NSUMModel(ABC):
                     else v
                 )
                 for k, v in set_layer.items()
+                if k in defaults
             }
         user = parse_priors(priors) if priors else None
-        self.priors = merge_priors(
-            defaults, self.param_groups(), set_layer, user, model_name=self.name
-        )
+        self.priors = merge_priors(defaults, groups, set_layer, user, model_name=self.name)
         self._model = None
         self._stats: CountStats | None = None
 
@@ -86,15 +144,27 @@ class NSUMModel(ABC):
 
     @abstractmethod
     def _build(self):
-        """Build and return the PyMC model."""
+        """Build and return the PyMC model (priors and likelihood)."""
 
     @abstractmethod
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
-        """Add derived quantities to a copy of the posterior."""
+        """Add derived quantities to a copy of the draws."""
+
+    @abstractmethod
+    def latent(self, draws: xr.Dataset) -> LatentModel:
+        """The model at the given draws (stacked: leading ``sample`` dim) in latent-effect
+        form: the population distribution of each respondent's latent effect and the count
+        distribution of the answers given it."""
 
     def _check_data(self) -> None:
         if self.data.n == 0:
             raise BayesNsumError("the survey has no respondents")
+
+    def known_share_from_rate(self, draws: xr.Dataset, group: str, rate: np.ndarray) -> np.ndarray:
+        """True share N_k/N of a known group whose reported rate (share of networks) is
+        ``rate`` (S,) at the draws, as if the group were hidden (internal consistency).
+        Default: the rate is the share."""
+        return rate
 
     # -- shared helpers -------------------------------------------------------------------
     @property
@@ -106,9 +176,10 @@ class NSUMModel(ABC):
         return self._stats
 
     @property
-    def coords(self) -> dict[str, list[str]]:
+    def coords(self) -> dict[str, list]:
+        """Named dims; respondents by position (0 .. n-1), never by id."""
         return {
-            "respondent": [str(i) for i in self.data.counts.index],
+            "respondent": list(range(self.data.n)),
             "group": self.data.groups,
             "known": list(self.data.known),
             "hidden": list(self.data.hidden),
@@ -125,7 +196,7 @@ class NSUMModel(ABC):
         return describe_priors(self.priors)
 
     def config(self) -> dict[str, Any]:
-        """Model id, options and priors (stored in the result's attrs)."""
+        """Model id, options and priors (stored in the result's attrs; see :meth:`from_tree`)."""
         return {
             "model": self.name,
             "options": dict(self.options),
@@ -135,30 +206,29 @@ class NSUMModel(ABC):
             "hidden": list(self.data.hidden),
         }
 
-    # -- derived quantities ---------------------------------------------------------------
-    @staticmethod
-    def _constant_draws(post: xr.Dataset, value: float) -> xr.DataArray:
-        """A fixed parameter as draws shaped like the posterior's (chain, draw)."""
-        dims = tuple(d for d in ("chain", "draw") if d in post.sizes)
-        return xr.DataArray(
-            np.full(tuple(post.sizes[d] for d in dims), float(value)),
-            dims=dims,
-            coords={d: post[d].values for d in dims if d in post.coords},
-        )
+    def param_draws(self, draws: xr.Dataset, name: str, dim: str | None = None) -> xr.DataArray:
+        """Draws of a parameter, fixed values broadcast like the draws' sample dims.
 
-    def _hidden_param_draws(self, post: xr.Dataset, name: str) -> xr.DataArray:
-        """Draws of a per-hidden-group parameter, constants broadcast when fixed."""
-        if name in post:
-            return post[name]
-        hidden = list(self.data.hidden)
-        vals = []
-        for h in hidden:
-            key = f"{name}_{h}"
-            if key in post:
-                vals.append(post[key])
-            else:
-                vals.append(self._constant_draws(post, self.priors[name][h].params["value"]))
-        return xr.concat(vals, dim=xr.DataArray(hidden, dims="hidden", name="hidden"))
+        A per-group parameter whose groups have different families is stored as scalars
+        ``{name}_{group}``; they are gathered along ``dim``.
+        """
+        if name in draws:
+            return draws[name]
+        prior = self.priors[name]
+        sample = [d for d in ("sample", *SAMPLE_DIMS) if d in draws.dims]
+        ref = xr.DataArray(
+            np.zeros(tuple(draws.sizes[d] for d in sample)),
+            dims=sample,
+            coords={d: draws[d].values for d in sample if d in draws.coords},
+        )
+        if isinstance(prior, Prior):
+            return ref + prior.params["value"]
+        parts = [
+            draws[f"{name}_{g}"] if f"{name}_{g}" in draws else ref + p.params["value"]
+            for g, p in prior.items()
+        ]
+        labels = list(prior)
+        return xr.concat(parts, dim=xr.DataArray(labels, dims=dim, name=dim))
 
     def _hidden_outputs(self, post: xr.Dataset, log_prev: xr.DataArray) -> xr.Dataset:
         """Add ``size``, ``prevalence`` and ``one_in_x`` per hidden group from log N_H / N."""
@@ -167,17 +237,87 @@ class NSUMModel(ABC):
         den = xr.DataArray(
             [d.denominator(h) for h in d.hidden], dims="hidden", coords={"hidden": list(d.hidden)}
         )
-        prevalence = size / den
         post["size"] = size
-        post["prevalence"] = prevalence
-        post["one_in_x"] = 1 / prevalence
+        post["prevalence"] = size / den
+        post["one_in_x"] = 1 / post["prevalence"]
         return post
 
     def derive(self, post: xr.Dataset) -> xr.Dataset:
-        """Return the posterior with derived quantities added (a new Dataset)."""
+        """Return the draws with derived quantities added (a new Dataset)."""
         return self._derive(post.copy())
 
-    # -- fitting --------------------------------------------------------------------------
+    # -- the generative story, derived from latent() --------------------------------------
+    def prior_draws(self, draws: int = 500, seed: int = 0, latent: bool = True) -> xr.Dataset:
+        """Draws (chain, draw) of every parameter from the model's own PyMC priors, with the
+        derived quantities; ``latent=False`` leaves out the per-respondent effects."""
+        import pymc as pm
+
+        m = self.model
+        names = [v.name for v in m.free_RVs] + [v.name for v in m.deterministics]
+        if not latent:
+            names = [v for v in names if "respondent" not in (m.named_vars_to_dims.get(v) or ())]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Potentials.*")
+            prior = pm.sample_prior_predictive(
+                draws=int(draws),
+                model=m,
+                var_names=names,
+                random_seed=int(seed),
+                compile_kwargs={"mode": "FAST_COMPILE"},
+            )
+        return self.derive(prior["prior"].to_dataset())
+
+    def simulate(
+        self,
+        draws: xr.Dataset,
+        rng: np.random.Generator,
+        fitted: bool | None = None,
+        rows: np.ndarray | None = None,
+        missing: np.ndarray | None = None,
+        topcode: dict[str, float] | None = None,
+        return_log_degree: bool = False,
+    ):
+        """Simulate answers (S, n, G) from the model at each draw (and, if asked, the
+        respondents' log network sizes (S, n)).
+
+        ``fitted=None`` uses the draws' own latent effects where the model samples them
+        (a joint draw, as simulation-based calibration needs) and fresh ones otherwise;
+        ``False`` always draws fresh respondents (the "mixed" predictive check). ``rows``
+        selects respondents by position (their areas, where there are areas).
+        """
+        lm = self.latent(stack_draws(draws))
+        if fitted is None:
+            fitted = lm.z_fitted is not None
+        if rows is None:
+            rows = np.arange(self.data.n)
+        return lm.simulate(rng, rows, fitted, missing, topcode, return_log_degree)
+
+    def pointwise_loglik(self, draws: xr.Dataset) -> np.ndarray:
+        """Each respondent's log-likelihood (S, n) at the draws, latent effect integrated out."""
+        return self.latent(stack_draws(draws)).loglik(self.answers())
+
+    def data_arrays(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's data containers for another answer matrix of the same shape (a
+        compiled model then samples new data: simulation-based calibration)."""
+        return CountStats.from_matrix(y, n_known=len(self.data.known)).data_dict()
+
+    def answers(self) -> np.ndarray:
+        """The answer matrix (n, G), NaN where missing."""
+        return self.data.counts[self.data.groups].to_numpy(float)
+
+    # -- data -----------------------------------------------------------------------------
+    def observed_dataset(self) -> xr.Dataset:
+        """``observed_data``: the answers by position (no respondent ids)."""
+        return xr.Dataset(
+            {"y": (("respondent", "group"), self.answers())},
+            coords={"respondent": np.arange(self.data.n), "group": self.data.groups},
+        )
+
+    def constant_dataset(self) -> xr.Dataset:
+        """``constant_data``: everything besides the answers that the model saw."""
+        return self.data.constant_dataset()
+
+    # -- fitting and rebuilding -----------------------------------------------------------
     def fit(self, **sampler: Any):
         """Sample the posterior and return an :class:`~bayes_nsum.result.NSUMResult`.
 
@@ -188,12 +328,27 @@ class NSUMModel(ABC):
 
         return fit_model(self, **sampler)
 
-    def observed_dataset(self) -> xr.Dataset:
-        y = self.data.counts[self.data.groups].to_numpy(float)
-        return xr.Dataset(
-            {"y": (("respondent", "group"), y)},
-            coords={"respondent": self.coords["respondent"], "group": self.data.groups},
-        )
+    @staticmethod
+    def from_tree(tree: xr.DataTree) -> NSUMModel:
+        """Rebuild the model of a saved fit from the fit alone (nothing is refitted).
 
-    def true_sizes(self) -> pd.Series:
-        return self.data.known_sizes
+        Uses the tree's ``observed_data``, ``constant_data`` and the ``model_config`` attribute
+        (model name, options and the merged priors).
+        """
+        cfg = tree.attrs.get("model_config")
+        if isinstance(cfg, str):
+            cfg = json.loads(cfg)
+        if not cfg:
+            raise BayesNsumError("the fit has no model_config attribute (not a bayes_nsum fit?)")
+        cls = NSUMModel.registry.get(cfg["model"])
+        if cls is None:
+            raise BayesNsumError(f"the fit's model '{cfg['model']}' is not known to this version")
+        ard = ARD.from_datasets(
+            tree["observed_data"].to_dataset(),
+            tree["constant_data"].to_dataset(),
+            known=cfg["known"],
+            hidden=cfg["hidden"],
+        )
+        model = cls(ard, priors=cfg["priors"], **cfg.get("options", {}))
+        model.prior_set_name = cfg.get("prior_set")
+        return model

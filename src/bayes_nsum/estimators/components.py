@@ -23,7 +23,13 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.special import gammaln
 
-GH_NODES, GH_WEIGHTS = np.polynomial.hermite.hermgauss(64)
+#: Gauss-Hermite nodes of the log-normal-degree Poisson likelihood; the models' checks
+#: (:class:`~bayes_nsum.estimators.latent.LatentModel`) integrate with the same number
+POISSON_NODES = 64
+#: Gauss-Hermite nodes of the shared-dispersion barrier likelihood and of the negative-binomial
+#: models' per-respondent likelihoods
+NEGBIN_NODES = 32
+GH_NODES, GH_WEIGHTS = np.polynomial.hermite.hermgauss(POISSON_NODES)
 NEWTON_STEPS = 6
 BARRIER_NEWTON_STEPS = 5
 
@@ -164,10 +170,16 @@ class CountStats:
 
 
 def gamma_shape_rate(mu, sigma):
-    """Gamma (shape, rate) with the mean and variance of LogNormal(mu, sigma)."""
-    mean = pt.exp(mu + sigma**2 / 2)
-    var = (pt.exp(sigma**2) - 1) * pt.exp(2 * mu + sigma**2)
-    return mean**2 / var, mean / var
+    r"""Gamma (shape, rate) with the mean and variance of LogNormal(mu, sigma).
+
+    The one moment matching of the package (numpy arrays or PyTensor tensors): the shape is
+    :math:`1/(e^{\sigma^2} - 1)` and the rate the shape over the mean
+    :math:`e^{\mu + \sigma^2/2}`.
+    """
+    symbolic = any(isinstance(v, pt.variable.TensorVariable) for v in (mu, sigma))
+    exp = pt.exp if symbolic else np.exp
+    shape = 1 / (exp(sigma**2) - 1)
+    return shape, shape * exp(-(mu + sigma**2 / 2))
 
 
 def log_marginal_poisson_degree(s, rate_sum, mu, sigma, kind: str):
@@ -301,7 +313,15 @@ def _shared_barrier_terms(stats, nk: int, log_rate, log_b, hidden_shape):
 
 
 def negbin_shared_collapsed_loglik(
-    stats, n_known: int, n_hidden: int, log_rate, log_b, hidden_shape, mu, sigma, nodes: int = 32
+    stats,
+    n_known: int,
+    n_hidden: int,
+    log_rate,
+    log_b,
+    hidden_shape,
+    mu,
+    sigma,
+    nodes: int = NEGBIN_NODES,
 ):
     r"""Barrier-effects likelihood with one dispersion for the known groups, degree integrated
     out.

@@ -69,7 +69,7 @@ that every real analysis should replace; :math:`\delta_H` is fixed at 1 unless g
 from __future__ import annotations
 
 import warnings
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pymc as pm
@@ -78,14 +78,18 @@ import xarray as xr
 
 from ..errors import BayesNsumError
 from ..priors import Prior, PriorConfig, create_group_param
-from .base import NSUMModel
+from .base import NSUMModel, draws_array
 from .components import (
+    NEGBIN_NODES,
+    POISSON_NODES,
+    gamma_shape_rate,
     latent_log_degree_logp,
     negbin_latent_loglik,
     negbin_shared_collapsed_loglik,
     poisson_collapsed_loglik,
     recall_log_rate,
 )
+from .latent import LatentModel
 
 
 class MaltielModel(NSUMModel):
@@ -104,17 +108,29 @@ class MaltielModel(NSUMModel):
     recall_calibration : bool
         Fit the recall-error slope :math:`\\gamma` on the known groups and apply it to hidden
         groups.
-    barrier, transmission : bool
-        Model switches (set by the named subclasses).
+    barrier_dispersion : {"group", "shared"}
+        Barrier models only: one dispersion per group, or one for the known groups.
+
+    The four named models are the subclasses; their switches ``barrier`` and ``transmission``
+    are class attributes.
     """
 
     name: ClassVar[str] = "maltiel"
-    options_allowed: ClassVar[dict[str, Any]] = {
-        "degree": "lognormal",
-        "recall_calibration": False,
-        "barrier": False,
-        "transmission": False,
-        "barrier_dispersion": "group",
+    abstract: ClassVar[bool] = True
+    barrier: ClassVar[bool] = False
+    transmission: ClassVar[bool] = False
+    options_used: ClassVar[tuple[str, ...]] = ("degree", "recall_calibration")
+    calibration_targets = ("mu", "sigma", "log_visible", "rho", "rho_known")
+    #: SBC needs priors that simulate plausible surveys: the paper's flat prior on the visible
+    #: prevalence over (-log N, 0) would simulate surveys where everyone knows the hidden group
+    calibration_priors = {
+        "log_visible": {
+            "dist": "Uniform",
+            "lower": float(np.log(1e-4)),
+            "upper": float(np.log(3e-2)),
+        },
+        "mu": {"dist": "Uniform", "lower": 4.0, "upper": 6.5},
+        "sigma": {"dist": "Uniform", "lower": 0.4, "upper": 1.2},
     }
 
     #: above this many respondents a per-group barrier fit is slow (latent degree each)
@@ -122,30 +138,12 @@ class MaltielModel(NSUMModel):
 
     def _check_data(self) -> None:
         super()._check_data()
-        if self.options["degree"] not in ("lognormal", "gamma"):
-            raise BayesNsumError(
-                f"[model] degree must be 'lognormal' or 'gamma', not '{self.options['degree']}'"
-            )
-        disp = self.options["barrier_dispersion"]
-        if disp not in ("group", "shared"):
-            raise BayesNsumError(
-                f"[model] barrier_dispersion must be 'group' or 'shared', not '{disp}'"
-            )
-        if disp == "shared" and not self.options["barrier"]:
-            raise BayesNsumError(
-                f"[model] barrier_dispersion = 'shared' applies to the barrier and combined "
-                f"models only; model '{self.name}' has no barrier term"
-            )
         if self.shared_barrier and self.options["degree"] != "lognormal":
             raise BayesNsumError(
                 "[model] barrier_dispersion = 'shared' needs degree = 'lognormal' (its degree "
                 "integral uses Gauss-Hermite quadrature around a Gaussian prior)"
             )
-        if (
-            self.options["barrier"]
-            and not self.shared_barrier
-            and len(self.data.counts) > self.LARGE_N
-        ):
+        if self.barrier and not self.shared_barrier and len(self.data.counts) > self.LARGE_N:
             warnings.warn(
                 f"{len(self.data.counts):,} respondents with barrier_dispersion = 'group': the "
                 "model samples one latent degree per respondent and will be slow (see "
@@ -157,7 +155,7 @@ class MaltielModel(NSUMModel):
     @property
     def shared_barrier(self) -> bool:
         """Barrier effects with one dispersion shared by the known groups."""
-        return bool(self.options["barrier"]) and self.options["barrier_dispersion"] == "shared"
+        return self.barrier and self.options.get("barrier_dispersion") == "shared"
 
     # -- priors ---------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[str] | None]:
@@ -168,12 +166,12 @@ class MaltielModel(NSUMModel):
             "log_visible": hidden,
             "delta": hidden,
         }
-        if self.options["transmission"]:
+        if self.transmission:
             groups["tau"] = hidden
         if self.shared_barrier:
             groups["rho_known"] = None
             groups["rho"] = hidden
-        elif self.options["barrier"]:
+        elif self.barrier:
             groups["rho"] = self.data.groups
         if self.options["recall_calibration"]:
             groups["gamma"] = None
@@ -187,9 +185,9 @@ class MaltielModel(NSUMModel):
             "log_visible": Prior("Uniform", {"lower": -float(np.log(n)), "upper": 0.0}),
             "delta": Prior.fixed(1.0),
         }
-        if self.options["transmission"]:
+        if self.transmission:
             priors["tau"] = Prior.beta_mean(0.6, 10.0)
-        if self.options["barrier"]:
+        if self.barrier:
             priors["rho"] = Prior("Uniform", {"lower": 0.0, "upper": 1.0})
         if self.shared_barrier:
             priors["rho_known"] = Prior("Uniform", {"lower": 0.0, "upper": 1.0})
@@ -198,10 +196,14 @@ class MaltielModel(NSUMModel):
         return priors
 
     # -- model ----------------------------------------------------------------------------
+    def _log_known(self) -> np.ndarray:
+        d = self.data
+        return np.log(d.known_sizes.loc[list(d.known)].to_numpy(float) / d.total_population)
+
     def _build(self) -> pm.Model:
         d = self.data
         kind = self.options["degree"]
-        log_known = np.log(d.known_sizes.loc[list(d.known)].to_numpy(float) / d.total_population)
+        log_known = self._log_known()
         center = float(np.mean(log_known))
         with pm.Model(coords=self.coords) as model:
             stats = self.stats.register()
@@ -217,7 +219,7 @@ class MaltielModel(NSUMModel):
             pm.Deterministic("log_rate", log_rate, dims="group")
             # Sizes depend on tau and delta only after sampling (see _derive); they are still
             # created here so that their priors are part of the model and its prior draws.
-            if self.options["transmission"]:
+            if self.transmission:
                 create_group_param("tau", self.priors["tau"], "hidden")
             create_group_param("delta", self.priors["delta"], "hidden")
             if self.shared_barrier:
@@ -239,7 +241,7 @@ class MaltielModel(NSUMModel):
                         stats, nk, len(d.hidden), log_rate, log_b, hidden_shape, mu, sigma
                     ),
                 )
-            elif self.options["barrier"]:
+            elif self.barrier:
                 rho = create_group_param("rho", self.priors["rho"], "group")
                 # true share p_k of each group: known m_k; hidden N_H / N = v_H / (tau delta)
                 log_p = self._log_true_share(log_known, log_visible)
@@ -260,7 +262,7 @@ class MaltielModel(NSUMModel):
         """log p_k: known groups m_k; hidden groups v_H / (tau_H delta_H) (symbolic)."""
         model = pm.modelcontext(None)
         adj = pt.zeros(len(self.data.hidden))
-        if self.options["transmission"]:
+        if self.transmission:
             adj = adj + pt.log(self._named(model, "tau"))
         adj = adj + pt.log(self._named(model, "delta"))
         return pt.concatenate([pt.as_tensor(log_known), log_visible - adj])
@@ -273,17 +275,54 @@ class MaltielModel(NSUMModel):
             np.array([self.priors[name][h].params["value"] for h in self.data.hidden])
         )
 
+    # -- the story at given draws ---------------------------------------------------------
+    def latent(self, draws: xr.Dataset) -> LatentModel:
+        """Log-degree ~ N(mu, sigma) (or the matching gamma degree); Poisson answers with
+        log-mean log d + ``log_rate``, NB2 with shape ``barrier_shape`` under barrier effects."""
+        groups = self.data.groups
+        mu = self.param_draws(draws, "mu").values.astype(float)
+        sigma = self.param_draws(draws, "sigma").values.astype(float)
+        log_rate = draws_array(draws, "log_rate", ("group",), groups)
+        shape = draws_array(draws, "barrier_shape", ("group",), groups) if self.barrier else None
+        if self.options["degree"] == "gamma":
+            a, b = gamma_shape_rate(mu, sigma)
+            prior = "gamma"
+        else:
+            a, b, prior = mu, sigma, "normal"
+        z_fit = None
+        if "log_degree" in draws and "respondent" in draws["log_degree"].dims:
+            z_fit = draws_array(draws, "log_degree", ("respondent",))
+        return LatentModel(
+            family="negbin" if self.barrier else "poisson",
+            log_rate=log_rate[:, None, :],
+            shape=None if shape is None else shape[:, None, :],
+            prior=prior,
+            prior_a=a,
+            prior_b=b,
+            groups=groups,
+            z_fitted=z_fit,
+            nodes=NEGBIN_NODES if self.barrier else POISSON_NODES,
+        )
+
+    def known_share_from_rate(self, draws: xr.Dataset, group: str, rate: np.ndarray) -> np.ndarray:
+        """Undo the recall calibration: :math:`\\log r = (1+\\gamma)\\log m - \\gamma c`."""
+        if not self.options["recall_calibration"]:
+            return rate
+        gamma = self.param_draws(draws, "gamma").values.astype(float).ravel()
+        center = float(np.mean(self._log_known()))
+        return np.exp((np.log(rate) + gamma * center) / (1 + gamma))
+
     # -- derived --------------------------------------------------------------------------
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
-        log_prev = self._hidden_param_draws(post, "log_visible") - np.log(
-            self._hidden_param_draws(post, "delta")
-        )
-        if self.options["transmission"]:
-            tau = self._hidden_param_draws(post, "tau")
+        log_vis = self.param_draws(post, "log_visible", "hidden")
+        delta = self.param_draws(post, "delta", "hidden")
+        log_prev = log_vis - np.log(delta)
+        if self.transmission:
+            tau = self.param_draws(post, "tau", "hidden")
             post["tau"] = tau
             log_prev = log_prev - np.log(tau)
-        post["delta"] = self._hidden_param_draws(post, "delta")
-        post["log_visible"] = self._hidden_param_draws(post, "log_visible")
+        post["delta"] = delta
+        post["log_visible"] = log_vis
         if "log_degree" in post:
             post["degree"] = np.exp(post["log_degree"])
         return self._hidden_outputs(post, log_prev)
@@ -294,7 +333,6 @@ class DegreeModel(MaltielModel):
     out exactly."""
 
     name = "degree"
-    options_allowed = {**MaltielModel.options_allowed, "barrier": False, "transmission": False}
 
 
 class BarrierModel(MaltielModel):
@@ -302,18 +340,21 @@ class BarrierModel(MaltielModel):
     (Gamma-Poisson, i.e. negative binomial, with dispersion rho_k)."""
 
     name = "barrier"
-    options_allowed = {**MaltielModel.options_allowed, "barrier": True, "transmission": False}
+    barrier = True
+    options_used = (*MaltielModel.options_used, "barrier_dispersion")
 
 
 class TransmissionModel(MaltielModel):
     """Transmission-bias model (Maltiel et al. 2015): hidden groups are seen at rate tau_H."""
 
     name = "transmission"
-    options_allowed = {**MaltielModel.options_allowed, "barrier": False, "transmission": True}
+    transmission = True
 
 
 class CombinedModel(MaltielModel):
     """Barrier effects and transmission bias together (Maltiel et al. 2015, combined model)."""
 
     name = "combined"
-    options_allowed = {**MaltielModel.options_allowed, "barrier": True, "transmission": True}
+    barrier = True
+    transmission = True
+    options_used = (*MaltielModel.options_used, "barrier_dispersion")

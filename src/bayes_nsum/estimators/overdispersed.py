@@ -18,22 +18,32 @@ divide by the transmission rate and degree ratio, whose posteriors equal their p
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pymc as pm
 import xarray as xr
 
 from ..priors import Prior, PriorConfig, create_group_param
-from .base import NSUMModel
+from .base import NSUMModel, draws_array
 from .components import negbin_overdispersed_loglik
+from .latent import LatentModel
 
 
 class OverdispersedModel(NSUMModel):
     """Zheng et al. (2006) overdispersed NSUM with post-hoc scaling by the known groups."""
 
     name: ClassVar[str] = "overdispersed"
-    options_allowed: ClassVar[dict[str, Any]] = {}
+    calibration_targets = ("sigma_alpha", "mu_beta", "sigma_beta", "beta", "inv_omega")
+    #: the defaults (mu_beta ~ N(0, 5), sigma_beta ~ HalfNormal(5), ...) simulate surveys with
+    #: expected answers from e^-15 to e^15; these keep them in the range real surveys show
+    #: (about 0.05 to 30), the spreads away from 0 and omega mostly below 3
+    calibration_priors = {
+        "sigma_alpha": {"dist": "Gamma", "mu": 0.8, "sigma": 0.3},
+        "mu_beta": {"dist": "Normal", "mu": 0.0, "sigma": 0.7},
+        "sigma_beta": {"dist": "Gamma", "mu": 0.8, "sigma": 0.3},
+        "inv_omega": {"dist": "Beta", "alpha": 3.0, "beta": 1.5},
+    }
 
     def param_groups(self) -> dict[str, list[str] | None]:
         hidden = list(self.data.hidden)
@@ -78,21 +88,53 @@ class OverdispersedModel(NSUMModel):
             pm.Potential("loglik", negbin_overdispersed_loglik(stats, log_mean, omega))
         return model
 
+    def _scale(self, beta: xr.DataArray, known: list[str]) -> xr.DataArray:
+        """C = log sum_k N_k/N - log sum_k e^{b_k} over the given known groups."""
+        d = self.data
+        m = d.known_sizes.loc[known].to_numpy(float) / d.total_population
+        return np.log(m.sum()) - np.log(np.exp(beta.sel(group=known)).sum("group"))
+
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
         d = self.data
         known, hidden = list(d.known), list(d.hidden)
-        m_known = d.known_sizes.loc[known].to_numpy(float) / d.total_population
         if "beta" not in post or "group" not in post["beta"].dims:
             return post
-        beta = post["beta"]
-        beta = beta.assign_coords(group=d.groups)
-        scale = np.log(m_known.sum()) - np.log(np.exp(beta.sel(group=known)).sum("group"))
+        beta = post["beta"].assign_coords(group=d.groups)
+        scale = self._scale(beta, known)
         post["scale_c"] = scale
-        tau = self._hidden_param_draws(post, "tau")
-        delta = self._hidden_param_draws(post, "delta")
+        tau = self.param_draws(post, "tau", "hidden")
+        delta = self.param_draws(post, "delta", "hidden")
         post["tau"], post["delta"] = tau, delta
         log_vis = (beta.sel(group=hidden) + scale).rename(group="hidden")
         post["log_visible"] = log_vis
         if "alpha" in post:
             post["degree"] = np.exp(post["alpha"] - scale)
         return self._hidden_outputs(post, log_vis - np.log(tau) - np.log(delta))
+
+    # -- the story at given draws ---------------------------------------------------------
+    def latent(self, draws: xr.Dataset) -> LatentModel:
+        """Respondent effect a ~ N(0, sigma_alpha); NB answers with log-mean a + beta_k and
+        variance omega_k times the mean; network size e^(a - C)."""
+        groups = self.data.groups
+        sigma_alpha = self.param_draws(draws, "sigma_alpha").values.astype(float)
+        beta = draws["beta"].assign_coords(group=groups)
+        z_fit = None
+        if "alpha" in draws and "respondent" in draws["alpha"].dims:
+            z_fit = draws_array(draws, "alpha", ("respondent",))
+        return LatentModel(
+            family="zheng",
+            log_rate=draws_array(draws, "beta", ("group",), groups)[:, None, :],
+            shape=draws_array(draws, "omega", ("group",), groups)[:, None, :],
+            prior="normal",
+            prior_a=np.zeros_like(sigma_alpha),
+            prior_b=sigma_alpha,
+            groups=groups,
+            z_fitted=z_fit,
+            log_degree_shift=np.asarray(self._scale(beta, list(self.data.known)).values, float),
+        )
+
+    def known_share_from_rate(self, draws: xr.Dataset, group: str, rate: np.ndarray) -> np.ndarray:
+        """Rescale with the other known groups, as the model does (e^C times the rate)."""
+        beta = draws["beta"].assign_coords(group=self.data.groups)
+        others = [k for k in self.data.known if k != group]
+        return rate * np.exp(np.asarray(self._scale(beta, others).values, float))

@@ -82,7 +82,7 @@ Priors (defaults; every one overridable by name, see :meth:`PooledModel.default_
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pymc as pm
@@ -91,9 +91,9 @@ import xarray as xr
 
 from ..errors import BayesNsumError, DataError
 from ..priors import Prior, PriorConfig, create_group_param
-from .base import NSUMModel
-
-ANCHORS = ("likelihood", "posthoc")
+from .base import NSUMModel, draws_array
+from .components import NEGBIN_NODES
+from .latent import LatentModel
 
 
 def negbin_area_loglik(stats, x, area_of, area_totals, log_rate_area, shape, bias=None):
@@ -166,18 +166,21 @@ class PooledModel(NSUMModel):
     """
 
     name: ClassVar[str] = "pooled"
-    options_allowed: ClassVar[dict[str, Any]] = {"anchor": "likelihood", "correlated": False}
+    options_used: ClassVar[tuple[str, ...]] = ("anchor", "correlated")
+    requires_areas = True
+    calibration_targets = ("mu", "sigma", "log_prev_mean", "sigma_area", "nb_shape")
+    calibration_priors = {
+        "mu": {"dist": "Normal", "mu": 5.0, "sigma": 0.3},
+        "sigma": {"dist": "Gamma", "mu": 0.8, "sigma": 0.2},
+        "log_prev_mean": {"dist": "Normal", "mu": -5.5, "sigma": 0.7},
+        "sigma_area": {"dist": "Gamma", "mu": 0.4, "sigma": 0.15},
+        "nb_shape": {"dist": "Gamma", "mu": 2.0, "sigma": 1.0},
+    }
 
     # -- data ------------------------------------------------------------------------------
     def _check_data(self) -> None:
         super()._check_data()
         d = self.data
-        if self.options["anchor"] not in ANCHORS:
-            raise BayesNsumError(
-                f"[model] anchor must be 'likelihood' or 'posthoc', not '{self.options['anchor']}'"
-            )
-        if not isinstance(self.options["correlated"], bool):
-            raise BayesNsumError("[model] correlated must be true or false")
         if not d.has_areas:
             raise DataError(
                 "the pooled model needs respondents' areas and an area table ([data] area and "
@@ -211,12 +214,15 @@ class PooledModel(NSUMModel):
         with np.errstate(divide="ignore"):
             return np.log(sizes / at["population"].to_numpy(float)[:, None])
 
-    def area_totals(self) -> np.ndarray:
+    def area_totals(self, y: np.ndarray | None = None) -> np.ndarray:
         """(J, G) sums of answers per area and group (missing answers count 0)."""
         J, G = len(self.data.areas), len(self.data.groups)
         out = np.zeros((J, G))
-        np.add.at(out, self.area_index, self.stats.y)
+        np.add.at(out, self.area_index, self.stats.y if y is None else np.nan_to_num(y))
         return out
+
+    def data_arrays(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        return {**super().data_arrays(y), "ard_area_totals": self.area_totals(y)}
 
     # -- priors ----------------------------------------------------------------------------
     @property
@@ -271,6 +277,8 @@ class PooledModel(NSUMModel):
         G = len(d.groups)
         idx = self.area_index
         with pm.Model(coords=self.coords) as model:
+            stats = self.stats.register()
+            totals = pm.Data("ard_area_totals", self.area_totals())
             mu = self.priors["mu"].create("mu")
             sigma = self.priors["sigma"].create("sigma")
             dim = self.pooled_dim
@@ -294,9 +302,7 @@ class PooledModel(NSUMModel):
             bias = self._bias(G) if self.options["correlated"] else None
             pm.Potential(
                 "loglik",
-                negbin_area_loglik(
-                    self.stats, x, idx, self.area_totals(), log_rate_area, shape, bias
-                ),
+                negbin_area_loglik(stats, x, idx, totals, log_rate_area, shape, bias),
             )
         return model
 
@@ -315,18 +321,62 @@ class PooledModel(NSUMModel):
         u = pm.Normal("bias_z", 0.0, 1.0, dims=("respondent", "group"))
         return pt.dot(u, chol.T) - 0.5 * sds[None, :] ** 2
 
-    # -- derived ---------------------------------------------------------------------------
-    def _param_draws(self, post: xr.Dataset, name: str, dim: str) -> xr.DataArray:
-        """Draws of a per-group parameter; constants broadcast when every group is fixed."""
-        if name in post:
-            return post[name]
-        groups = list(self.priors[name])
-        ref = post["z_area"].isel({self.pooled_dim: 0, "area": 0}, drop=True)
-        vals = [
-            xr.full_like(ref, self.priors[name][g].params["value"], dtype=float) for g in groups
-        ]
-        return xr.concat(vals, dim=xr.DataArray(groups, dims=dim, name=dim))
+    # -- the story at given draws ---------------------------------------------------------
+    def log_rate_areas(self, draws: xr.Dataset) -> np.ndarray:
+        """(S, J, G) log share of each group in each area at the draws (stacked)."""
+        d = self.data
+        groups = d.groups
+        pooled = self.pooled_groups
+        dim = self.pooled_dim
+        m = self.param_draws(draws, "log_prev_mean", dim)
+        sd = self.param_draws(draws, "sigma_area", dim)
+        z = draws["z_area"]
+        lr = (m + sd * z).assign_coords({dim: pooled, "area": d.areas})
+        lr = np.asarray(lr.transpose("sample", "area", dim).values, float)
+        out = np.empty((lr.shape[0], len(d.areas), len(groups)))
+        if self.options["anchor"] == "posthoc":
+            out[:] = lr
+            return out
+        known = np.where(np.isfinite(self.known_log_rate()), self.known_log_rate(), -50.0)
+        nk = len(d.known)
+        out[:, :, :nk] = known[None]
+        out[:, :, nk:] = lr
+        return out
 
+    def latent(self, draws: xr.Dataset) -> LatentModel:
+        """Log-degree ~ N(mu, sigma); NB2 answers with log-mean log d + the log share of the
+        group in the respondent's area and shape ``nb_shape``."""
+        if self.options["correlated"]:
+            raise BayesNsumError(
+                "the correlated pooled model has a respondent-by-group bias per answer; its "
+                "predictive checks and leave-one-out likelihood are not implemented"
+            )
+        z_fit = None
+        if "log_degree" in draws and "respondent" in draws["log_degree"].dims:
+            z_fit = draws_array(draws, "log_degree", ("respondent",))
+        shape = self.param_draws(draws, "nb_shape", "group")
+        return LatentModel(
+            family="negbin",
+            log_rate=self.log_rate_areas(draws),
+            shape=draws_array(xr.Dataset({"s": shape}), "s", ("group",), self.data.groups)[
+                :, None, :
+            ],
+            prior="normal",
+            prior_a=self.param_draws(draws, "mu").values.astype(float),
+            prior_b=self.param_draws(draws, "sigma").values.astype(float),
+            groups=self.data.groups,
+            row_index=self.area_index,
+            z_fitted=z_fit,
+            nodes=NEGBIN_NODES,
+        )
+
+    def known_share_from_rate(self, draws, group, rate):
+        raise BayesNsumError(
+            "the quick internal-consistency check is not implemented for the pooled model "
+            "(area-specific rates); use the full refit (--ic bayes)"
+        )
+
+    # -- derived ---------------------------------------------------------------------------
     def denominator_table(self) -> np.ndarray:
         """(H, J) denominators :math:`D_{jH}` per hidden group and area."""
         d = self.data
@@ -346,8 +396,8 @@ class PooledModel(NSUMModel):
         d = self.data
         dim = self.pooled_dim
         hidden = list(d.hidden)
-        m = self._param_draws(post, "log_prev_mean", dim)
-        s = self._param_draws(post, "sigma_area", dim)
+        m = self.param_draws(post, "log_prev_mean", dim)
+        s = self.param_draws(post, "sigma_area", dim)
         z = post["z_area"]
         log_r = m + s * z  # (chain, draw, dim, area)
         log_r = log_r.assign_coords({dim: self.pooled_groups, "area": d.areas})

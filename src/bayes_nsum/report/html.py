@@ -5,17 +5,16 @@ diagnostics.json, provenance.json, posterior.nc, pre-processing logs, classical_
 if present, internal_consistency.csv) and writes ``report.html`` with: headline estimates,
 convergence diagnostics (failures flagged at the top), the data and its pre-processing, the model
 and every prior, posterior plots of sizes and prevalences, per-area intervals, posterior
-predictive checks (computed here and saved as ``ppc.csv`` when missing or older than the fit),
-internal consistency, and the software versions, spec and data hashes.
+predictive checks (``ppc.csv``, written by the fit), internal consistency, sensitivity, and the
+software versions, spec and data hashes. The report reads the results folder only: it computes
+no predictive check and needs no spec or survey file.
 
 Headline numbers are rounded to what their precision supports (:func:`headline`).
 """
 
 from __future__ import annotations
 
-import html
 import json
-import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,212 +22,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from .errors import BayesNsumError
-from .io import write_text
-from .result import SUMMARY_COLUMNS
-
-CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:auto;
-padding:0 1em 3em;color:#222;line-height:1.4}
-h1{border-bottom:2px solid #2c6fbb;padding-bottom:.2em}h2{margin-top:1.8em;color:#1d4f8a}
-.tbl{border-collapse:collapse;font-size:.88em;margin:.5em 0}
-.tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
-.tbl th{background:#f3f6fa}.tbl td:first-child,.tbl th:first-child{text-align:left}
-.bad{color:#b00;font-weight:bold}tr.fail td{background:#fde8e8;color:#900}
-.banner{border:3px solid #b00;background:#fde8e8;padding:.6em 1em;margin:1em 0;font-size:1.05em}
-.ok{border:2px solid #2a7;background:#eaf8f0;padding:.4em 1em;margin:1em 0}
-.note{color:#555;font-size:.9em}.headline{font-size:1.15em;margin:.3em 0}
-img{max-width:100%;height:auto;display:block;margin:.6em 0}
-pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.82em}
-nav a{margin-right:.8em;font-size:.9em}details{margin:.5em 0}
-"""
-
-
-# ---------------------------------------------------------------------------------------------
-# rounding of headline numbers
-# ---------------------------------------------------------------------------------------------
-
-
-def _pow10(x: float) -> float:
-    return 10.0 ** math.floor(math.log10(abs(x)))
-
-
-def precision_step(lower: float, upper: float, estimate: float) -> float:
-    """Rounding step of an estimate and its interval: the place of the second significant
-    figure of the interval width (three significant figures of the estimate if the width is
-    zero or undefined)."""
-    width = float(upper) - float(lower)
-    if np.isfinite(width) and width > 0:
-        return _pow10(width) / 10
-    if np.isfinite(estimate) and estimate != 0:
-        return _pow10(estimate) / 100
-    return 1.0
-
-
-def round_to(x: float, step: float) -> str:
-    """``x`` rounded to a multiple of ``step`` (at least one significant figure of ``x`` is
-    kept), with thousands separators."""
-    if not np.isfinite(x):
-        return "n/a"
-    if x != 0:
-        step = min(step, _pow10(x))
-    value = round(x / step) * step
-    if step >= 1:
-        return f"{int(round(value)):,}"
-    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-    return f"{value:,.{decimals}f}"
-
-
-def significant(x: float, digits: int = 2) -> str:
-    """``x`` to ``digits`` significant figures with thousands separators."""
-    if not np.isfinite(x):
-        return "n/a"
-    if x == 0:
-        return "0"
-    return round_to(x, _pow10(x) / 10 ** (digits - 1))
-
-
-def _interval_label(prob: float, kind: str = "eti") -> str:
-    return f"{prob:.0%} {'HDI' if kind == 'hdi' else 'CrI'}"
-
-
-def headline(row: Mapping[str, Any], one_in_x: float | None = None, kind: str = "eti") -> str:
-    """One-line statement of a size: ``"34,000 (90% CrI 28,000 to 40,000); about 1 in 310"``.
-
-    Parameters
-    ----------
-    row : mapping
-        ``estimate``, ``lower``, ``upper`` and ``interval_prob`` (a ``summary.csv`` row of
-        quantity ``size``); may hold ``one_in_x`` too.
-    one_in_x : float, optional
-        Posterior median of "1 in X" (default: ``row["one_in_x"]`` if present).
-    kind : {"eti", "hdi"}
-        Interval kind, for the label (CrI = equal-tailed credible interval).
-
-    Notes
-    -----
-    The estimate and both bounds are rounded to the place of the second significant figure of
-    the interval width (so a width of 12,000 rounds to thousands); a bound smaller than that
-    keeps its first significant figure. "1 in X" is given to two significant figures.
-    """
-    est, lo, hi = (float(row[k]) for k in ("estimate", "lower", "upper"))
-    prob = float(row.get("interval_prob", 0.9))
-    step = precision_step(lo, hi, est)
-    text = (
-        f"{round_to(est, step)} ({_interval_label(prob, kind)} {round_to(lo, step)} to "
-        f"{round_to(hi, step)})"
-    )
-    if one_in_x is None and "one_in_x" in row:
-        one_in_x = row["one_in_x"]
-    if one_in_x is not None and np.isfinite(float(one_in_x)):
-        text += f"; about 1 in {significant(float(one_in_x))}"
-    return text
-
-
-def percent_headline(row: Mapping[str, Any], kind: str = "eti") -> str:
-    """A prevalence row as percentages with the same rounding rule as :func:`headline`."""
-    est, lo, hi = (100 * float(row[k]) for k in ("estimate", "lower", "upper"))
-    step = precision_step(lo, hi, est)
-    prob = float(row.get("interval_prob", 0.9))
-    return (
-        f"{round_to(est, step)}% ({_interval_label(prob, kind)} {round_to(lo, step)}% to "
-        f"{round_to(hi, step)}%)"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# HTML helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def _esc(x: Any) -> str:
-    return html.escape(str(x))
-
-
-def _fmt(x: Any) -> str:
-    if isinstance(x, (bool, np.bool_)):
-        return "yes" if x else "no"
-    if isinstance(x, (int, np.integer)):
-        return f"{int(x):,}"
-    if isinstance(x, (float, np.floating)):
-        if not np.isfinite(x):
-            return "" if np.isnan(x) else str(x)
-        ax = abs(x)
-        if ax != 0 and (ax >= 1e6 or ax < 1e-3):
-            return f"{x:.4g}"
-        if ax >= 100:
-            return f"{x:,.0f}"
-        return f"{x:.4g}"
-    if x is None:
-        return ""
-    return str(x)
-
-
-def _table(df: pd.DataFrame, row_class=None, max_rows: int | None = None) -> str:
-    """An HTML table (escaped); ``row_class(row) -> str`` styles rows."""
-    if max_rows is not None and len(df) > max_rows:
-        df = df.head(max_rows)
-    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
-    body = []
-    for _, r in df.iterrows():
-        cls = row_class(r) if row_class else ""
-        cells = "".join(f"<td>{_esc(_fmt(v))}</td>" for v in r.to_numpy())
-        body.append(f"<tr class='{cls}'>{cells}</tr>" if cls else f"<tr>{cells}</tr>")
-    return (
-        f"<table class='tbl'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    )
-
-
-def _img(fig, alt: str) -> str:
-    from .plots import figure_to_base64
-
-    data = figure_to_base64(fig)
-    return f"<img alt='{_esc(alt)}' src='data:image/png;base64,{data}'>"
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    """A results table with ``area`` and ``group`` as text ("" for national rows)."""
-    header = pd.read_csv(path, nrows=0).columns
-    text = {c: str for c in ("area", "group") if c in header}
-    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
-    for c in text:
-        df[c] = df[c].fillna("")
-    return df
-
-
-class _Page:
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.sections: list[tuple[str, str, list[str]]] = []
-        self.top: list[str] = []
-
-    def section(self, sid: str, title: str) -> list[str]:
-        parts: list[str] = []
-        self.sections.append((sid, title, parts))
-        return parts
-
-    def render(self) -> str:
-        nav = "".join(f"<a href='#{sid}'>{_esc(t)}</a>" for sid, t, _ in self.sections)
-        out = [
-            "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-            f"<title>{_esc(self.title)}</title><style>{CSS}</style></head><body>",
-            f"<h1>{_esc(self.title)}</h1>",
-            *self.top,
-            f"<nav>{nav}</nav>",
-        ]
-        for sid, title, parts in self.sections:
-            out.append(f"<section id='{sid}'><h2>{_esc(title)}</h2>")
-            out.extend(parts)
-            out.append("</section>")
-        out.append("</body></html>")
-        return "\n".join(out)
-
-
-def _problem(parts: list[str], what: str, exc: Exception) -> None:
-    parts.append(f"<p class='bad'>{_esc(what)} could not be produced: {_esc(exc)}</p>")
-
+from ..errors import BayesNsumError
+from ..io import write_text
+from ..result import SUMMARY_COLUMNS
+from .page import (
+    _esc,
+    _fmt,
+    _img,
+    _Page,
+    _problem,
+    _read_csv,
+    _table,
+    headline,
+    percent_headline,
+)
 
 # ---------------------------------------------------------------------------------------------
 # sections
@@ -304,6 +113,12 @@ def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> No
         obs = tree["observed_data"].to_dataset()
         y = obs["y"].transpose("respondent", "group")
         n = y.sizes["respondent"]
+        known_sizes = {}
+        if "constant_data" in tree.children and "known_size" in tree["constant_data"]:
+            ks = tree["constant_data"]["known_size"]
+            known_sizes = {
+                str(k): float(v) for k, v in zip(ks["known"].values, ks.values, strict=True)
+            }
         rows = []
         for g in y["group"].values:
             col = y.sel(group=g).values.astype(float)
@@ -317,8 +132,8 @@ def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> No
                 "max": float(ok.max()) if len(ok) else np.nan,
                 "missing": int(np.isnan(col).sum()),
             }
-            if "known_size" in obs:
-                row["known size"] = float(obs["known_size"].sel(group=g))
+            if str(g) in known_sizes:
+                row["known size"] = known_sizes[str(g)]
             rows.append(row)
         parts.append(_table(pd.DataFrame(rows)))
     parts.append(
@@ -411,30 +226,16 @@ def _model_section(parts, prov: dict, tree) -> None:
         parts.append("<p class='note'>No model configuration recorded in the provenance.</p>")
 
 
-def _ppc_section(parts, d: Path, tree, n_rep: int, recompute: bool) -> pd.DataFrame | None:
-    from .plots import ppc_distribution_figure, ppc_statistics_figure
-    from .ppc import PPCUnavailable, write_ppc
+def _ppc_section(parts, d: Path) -> pd.DataFrame | None:
+    from .figures import ppc_distribution_figure, ppc_statistics_figure
 
     path = d / "ppc.csv"
-    post = d / "posterior.nc"
-    table = None
-    if (
-        path.is_file()
-        and not recompute
-        and (not post.is_file() or path.stat().st_mtime >= post.stat().st_mtime)
-    ):
-        table = pd.read_csv(path)
-    elif tree is not None:
-        try:
-            table = write_ppc(d, n_rep=n_rep, tree=tree)
-        except PPCUnavailable as exc:
-            parts.append(
-                f"<p class='bad'>Posterior predictive checks not available: {_esc(exc)}</p>"
-            )
-            return None
-    if table is None:
-        parts.append("<p class='note'>No posterior draws (posterior.nc) in this folder.</p>")
+    if not path.is_file():
+        err = d / "ppc_error.json"
+        why = json.loads(err.read_text()).get("error", "?") if err.is_file() else "no ppc.csv"
+        parts.append(f"<p class='bad'>Posterior predictive checks not available: {_esc(why)}</p>")
         return None
+    table = pd.read_csv(path)
     extreme = table[(table["p_value"] < 0.025) | (table["p_value"] > 0.975)]
     parts.append(
         "<p>Replicated surveys are drawn from the fitted model (one per posterior draw; new "
@@ -462,7 +263,7 @@ def _ppc_section(parts, d: Path, tree, n_rep: int, recompute: bool) -> pd.DataFr
 
 
 def _ic_section(parts, d: Path) -> None:
-    from .plots import internal_consistency_figure
+    from .figures import internal_consistency_figure
 
     table = pd.read_csv(d / "internal_consistency.csv")
     meta = {}
@@ -483,7 +284,7 @@ def _ic_section(parts, d: Path) -> None:
 
 
 def _area_section(parts, summary: pd.DataFrame) -> None:
-    from .plots import area_interval_figure
+    from .figures import area_interval_figure
 
     area_rows = summary[summary["area"] != ""]
     for g in dict.fromkeys(area_rows["group"]):
@@ -556,27 +357,31 @@ def _provenance_section(parts, prov: dict, tree) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def write_report(
-    results_dir: str | Path, ppc_draws: int = 200, recompute_ppc: bool = False
-) -> Path:
+def load_tree(results_dir: str | Path) -> xr.DataTree:
+    """Open ``posterior.nc`` of a results folder (fully loaded, file closed)."""
+    path = Path(results_dir) / "posterior.nc"
+    if not path.is_file():
+        raise BayesNsumError(f"{results_dir}: no posterior.nc (run 'bayes-nsum fit' first)")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load()
+    except (OSError, ValueError) as exc:
+        raise BayesNsumError(f"{path}: not a readable fit ({type(exc).__name__})") from None
+
+
+def write_report(results_dir: str | Path) -> Path:
     """Write ``report.html`` in a results folder written by ``bayes-nsum fit``.
 
     Parameters
     ----------
     results_dir : path
         The folder (needs summary.csv and diagnostics.json; the other files add sections).
-    ppc_draws : int
-        Replicated surveys for the predictive checks when ``ppc.csv`` is (re)computed.
-    recompute_ppc : bool
-        Recompute ``ppc.csv`` even if it is newer than ``posterior.nc``.
 
     Returns
     -------
     Path
         The report file.
     """
-    from .ppc import load_tree
-
     d = Path(results_dir)
     if not d.is_dir():
         raise BayesNsumError(f"results folder not found: {d}")
@@ -623,7 +428,7 @@ def write_report(
 
     parts = page.section("posteriors", "Posterior distributions")
     if tree is not None and "posterior" in tree.children and hidden:
-        from .plots import posterior_figure
+        from .figures import posterior_figure
 
         try:
             post = tree["posterior"].to_dataset()
@@ -643,7 +448,7 @@ def write_report(
 
     parts = page.section("ppc", "Posterior predictive checks")
     try:
-        _ppc_section(parts, d, tree, ppc_draws, recompute_ppc)
+        _ppc_section(parts, d)
     except (BayesNsumError, KeyError, ValueError) as exc:
         _problem(parts, "The predictive checks", exc)
 
@@ -690,7 +495,7 @@ def _sensitivity_section(parts: list[str], d: Path) -> None:
 
 def comparison_html(comp) -> str:
     """Self-contained HTML page of a :class:`~bayes_nsum.compare.Comparison`."""
-    from .plots import comparison_figure, internal_consistency_figure
+    from .figures import comparison_figure, internal_consistency_figure
 
     page = _Page("bayes_nsum model comparison")
     t = comp.table
@@ -754,12 +559,4 @@ def comparison_html(comp) -> str:
     return page.render()
 
 
-__all__ = [
-    "write_report",
-    "headline",
-    "percent_headline",
-    "precision_step",
-    "round_to",
-    "significant",
-    "comparison_html",
-]
+__all__ = ["write_report", "comparison_html", "load_tree"]

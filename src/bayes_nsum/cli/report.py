@@ -5,13 +5,11 @@ from __future__ import annotations
 import argparse
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    """Write ``report.html`` (and ``ppc.csv`` if missing or stale) in the results folder."""
-    from .report import write_report
+def run(args: argparse.Namespace) -> int:
+    """Write ``report.html`` in the results folder (it reads the folder only)."""
+    from ..report import write_report
 
-    path = write_report(
-        args.results_dir, ppc_draws=args.ppc_draws, recompute_ppc=args.recompute_ppc
-    )
+    path = write_report(args.results_dir)
     print(f"wrote {path}")
     return 0
 
@@ -27,14 +25,5 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "there) and provenance. One self-contained file; opens offline.",
     )
     p.add_argument("results_dir", help="folder written by 'bayes-nsum fit'")
-    p.add_argument(
-        "--ppc-draws",
-        type=int,
-        default=200,
-        help="replicated surveys for the predictive checks (default 200)",
-    )
-    p.add_argument(
-        "--recompute-ppc", action="store_true", help="recompute ppc.csv even if it is up to date"
-    )
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=run)
     return p

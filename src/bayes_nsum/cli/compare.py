@@ -6,14 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_UNCONVERGED = 3
+from .common import EXIT_UNCONVERGED, add_sampler_options
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Fit (or reuse) each spec's model, rank by LOO, write compare.csv/.json/.html."""
     import pandas as pd
 
-    from .compare import compare_specs, write_comparison
+    from ..compare import compare_specs, write_comparison
 
     sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
     if args.quiet:
@@ -91,15 +91,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         default=1000,
         help="posterior draws used by LOO per model (default 1000)",
     )
-    p.add_argument("--draws", type=int)
-    p.add_argument("--tune", type=int)
-    p.add_argument("--chains", type=int)
-    p.add_argument("--seed", type=int)
+    add_sampler_options(p)
     p.add_argument("--quiet", action="store_true")
     p.add_argument(
         "--allow-unconverged",
         action="store_true",
         help="exit 0 even if a fit failed its convergence checks",
     )
-    p.set_defaults(func=cmd_compare)
+    p.set_defaults(func=run)
     return p

@@ -11,11 +11,16 @@ from __future__ import annotations
 import base64
 import io
 import math
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+
+from ..io import atomic_write
 
 OBS_COLOR = "#c0392b"
 REP_COLOR = "#2c6fbb"
@@ -280,3 +285,216 @@ __all__ = [
     "internal_consistency_figure",
     "comparison_figure",
 ]
+
+
+def plot_prior_predictive(
+    sets: xr.Dataset | Mapping[str, xr.Dataset], path: str | Path, observed: dict | None = None
+) -> Path:
+    """Plot prior predictive intervals (one colour per prior set) beside the survey.
+
+    Three panels: the per-draw median degree; the mean answer to each group (log scale, survey
+    values as black dots); the hidden groups' sizes. Bars are 90% intervals with the median.
+
+    Parameters
+    ----------
+    sets : Dataset or mapping label -> Dataset
+        Output(s) of :func:`sample_prior_predictive`.
+    path : path
+        Image file to write (PNG).
+    observed : dict, optional
+        The survey's statistics
+        (:func:`bayes_nsum.checks.prior_predictive.observed_stats`).
+
+    Returns
+    -------
+    Path
+        The image written.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    if isinstance(sets, xr.Dataset):
+        sets = {str(sets.attrs.get("prior_set", "prior")): sets}
+    labels = list(sets)
+    first = sets[labels[0]]
+    groups = [str(g) for g in first["group"].values]
+    hidden = [str(h) for h in first["hidden"].values]
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig = Figure(figsize=(15, max(4.0, 0.28 * len(groups) + 1.5)))
+    axes = fig.subplots(
+        1,
+        3,
+        gridspec_kw={"width_ratios": [1, 2, 1.4]},
+    )
+    width = 0.8 / max(len(labels), 1)
+
+    def bars(ax, values_of, names, obs=None):
+        for j, lab in enumerate(labels):
+            vals = [values_of(sets[lab], n) for n in names]
+            q = np.array([np.quantile(v, [0.05, 0.5, 0.95]) for v in vals])
+            pos = np.arange(len(names)) + (j - (len(labels) - 1) / 2) * width
+            ax.errorbar(
+                q[:, 1],
+                pos,
+                xerr=[q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]],
+                fmt="o",
+                ms=3,
+                color=colors[j % len(colors)],
+                label=lab,
+            )
+        if obs is not None:
+            ax.plot(obs, np.arange(len(names)), "kD", ms=4, label="survey")
+        ax.set_yticks(np.arange(len(names)), names)
+        ax.set_ylim(-0.6, len(names) - 0.4)
+        ax.set_xscale("log")
+
+    bars(
+        axes[0],
+        lambda ds, _n: ds["median_degree"].values,
+        ["median degree"],
+        [observed["median_degree"]] if observed else None,
+    )
+    axes[0].set_title("degree (per-draw median)")
+    bars(
+        axes[1],
+        lambda ds, g: np.maximum(ds["mean_answer"].sel(group=g).values, 1e-4),
+        groups,
+        [max(observed["mean_answer"][g], 1e-4) for g in groups] if observed else None,
+    )
+    axes[1].set_title("mean answer per group (floored at 1e-4)")
+    bars(axes[2], lambda ds, h: ds["size"].sel(hidden=h).values, hidden)
+    axes[2].set_title("hidden group size")
+    handles, names = axes[1].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=len(names), fontsize=9, frameon=False)
+    fig.suptitle("Prior predictive checks (90% intervals, median)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
+    return out
+
+
+def _log_axis(ax) -> None:
+    """Log x axis (call after plotting) with plain tick labels at 1, 2 and 5 times powers of
+    ten, or at every integer multiple when the axis spans less than a factor of ten."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    narrow = lo > 0 and hi / lo < 10
+    subs = tuple(float(k) for k in range(1, 10)) if narrow else (1.0, 2.0, 5.0)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=subs))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.6g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def plot_tornado(effects: pd.DataFrame, path: str | Path) -> Path:
+    """Tornado plot: per hidden group, the range each factor spans relative to the baseline.
+
+    Bars run from ``low_ratio`` to ``high_ratio`` on a log axis (1 = the baseline estimate),
+    largest range on top, labelled with the levels at each end.
+    """
+    from matplotlib.figure import Figure
+
+    groups = list(dict.fromkeys(effects["group"]))
+    n_f = max(int(effects.groupby("group").size().max()), 1)
+    fig = Figure(figsize=(10, 1.2 + len(groups) * (0.45 * n_f + 0.9)))
+    axes = fig.subplots(len(groups), 1, squeeze=False)
+    for ax, group in zip(axes[:, 0], groups, strict=True):
+        e = effects[effects["group"] == group].iloc[::-1]
+        y = np.arange(len(e))
+        lo = e["low_ratio"].astype(float).to_numpy()
+        hi = e["high_ratio"].astype(float).to_numpy()
+        ax.barh(y, hi - lo, left=lo, color="#4c72b0", alpha=0.8, height=0.6)
+        for yi, (a, b, la, lb) in enumerate(
+            zip(lo, hi, e["low_level"], e["high_level"], strict=True)
+        ):
+            ax.text(a, yi, f"{str(la)[:24]} ", ha="right", va="center", fontsize=7)
+            ax.text(b, yi, f" {str(lb)[:24]}", ha="left", va="center", fontsize=7)
+        ax.axvline(1.0, color="k", lw=0.8)
+        ax.set_yticks(y, list(e["factor"]))
+        ax.set_xscale("log")
+        finite = np.concatenate([lo, hi])
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        if len(finite):
+            ax.set_xlim(finite.min() / 1.8, finite.max() * 1.8)
+        _log_axis(ax)
+        base = float(e["baseline"].iloc[0])
+        ax.set_title(
+            f"{group}: {e['quantity'].iloc[0]} relative to baseline ({base:,.4g})", fontsize=10
+        )
+    axes[-1, 0].set_xlabel("estimate / baseline estimate (other factors at baseline)")
+    fig.tight_layout()
+    out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
+    return out
+
+
+def _label(value) -> str:
+    """A table cell as text: tables and lists as compact JSON, missing as ""."""
+    import json
+
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    if isinstance(value, (str, bool, int, float)):
+        return str(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size") -> Path:
+    """Side-by-side estimates and intervals of every prior set, one panel per hidden group.
+
+    Filled markers: converged fits; hollow markers: convergence checks failed; sets whose fit
+    failed are listed in the panel title.
+    """
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    sets = list(dict.fromkeys(table["prior_set"].map(_label)))
+    t = table[
+        (table["quantity"] == quantity)
+        & (table["area"].fillna("") == "")
+        & (table["status"] == "complete")
+    ]
+    groups = list(dict.fromkeys(t["group"])) or ["(none)"]
+    failed = sorted(set(table.loc[table["status"] != "complete", "prior_set"].map(_label)))
+    ncol = min(len(groups), 2)
+    nrow = -(-len(groups) // ncol)
+    fig = Figure(figsize=(6.5 * ncol, nrow * (0.45 * len(sets) + 1.6) + 0.6))
+    axes = fig.subplots(
+        nrow,
+        ncol,
+        squeeze=False,
+        sharey=True,
+    )
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax in axes.ravel()[len(groups) :]:
+        ax.set_visible(False)
+    for ax, group in zip(axes.ravel(), groups, strict=False):
+        g = t[t["group"] == group]
+        for j, name in enumerate(sets):
+            r = g[g["prior_set"].map(_label) == name]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            est, lo, hi = float(r["estimate"]), float(r["lower"]), float(r["upper"])
+            ok = str(r["converged"]).lower() in ("true", "1", "1.0")
+            c = colors[j % len(colors)]
+            ax.errorbar(
+                [est],
+                [j],
+                xerr=[[est - lo], [hi - est]],
+                fmt="o",
+                color=c,
+                mfc=c if ok else "white",
+                ms=6,
+                capsize=3,
+            )
+        ax.set_yticks(np.arange(len(sets)), sets)
+        ax.set_ylim(-0.6, len(sets) - 0.4)
+        _log_axis(ax)
+        title = f"{group} ({quantity})"
+        if failed:
+            title += f"\nfailed: {', '.join(failed)}"
+        ax.set_title(title, fontsize=10)
+    fig.suptitle("Estimate and interval under each prior set (hollow: not converged)")
+    fig.tight_layout()
+    out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
+    return out

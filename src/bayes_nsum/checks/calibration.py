@@ -6,8 +6,15 @@ L (thinned) posterior draws. If the sampler and the model code are right, every 
 on {0, ..., L}. Deviations show bias (a slope in the ranks), over-confidence (U shape) or
 under-confidence (hump).
 
-The model is compiled once; each replication swaps in new data through nutpie's ``with_data``
-(the count statistics are PyMC data containers), so a replication costs a few seconds.
+Every piece comes from the model itself: the parameters are drawn from its PyMC priors
+(:meth:`~bayes_nsum.estimators.base.NSUMModel.prior_draws`), the survey from its simulator
+(:meth:`~bayes_nsum.estimators.base.NSUMModel.simulate`, with the drawn latent effects where the
+model samples them), and the fit goes through the workflow's one fitting path
+(:func:`bayes_nsum.analysis.fit_and_check`). The model is compiled once; each replication swaps
+in new data through nutpie's ``with_data`` (the model's data containers,
+:meth:`~bayes_nsum.estimators.base.NSUMModel.data_arrays`), so a replication costs a few
+seconds. The ranked parameters and the priors used (which must simulate plausible surveys) are
+the model's ``calibration_targets`` and ``calibration_priors``.
 
 Uniformity test: ranks are binned into B equally likely bins and compared with a chi-square test
 (B - 1 degrees of freedom); with several parameters the p-values are reported per parameter, and
@@ -16,7 +23,7 @@ a calibration run is flagged when any is below ``alpha / n_parameters`` (Bonferr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .data import ARD
-from .errors import BayesNsumError
-from .estimators import MODELS
-from .estimators.components import CountStats
-from .fit import compile_nutpie, sample_compiled, sampler_settings
-from .io import write_csv, write_json
+from ..data import ARD
+from ..fit import compile_nutpie, sampler_settings
+from ..io import write_csv, write_json
 
 #: default SBC design: 10 known groups spread over the usual range of known prevalences
 DEFAULT_KNOWN = {f"known_{i:02d}": float(p) for i, p in enumerate(np.geomspace(0.002, 0.03, 10))}
@@ -90,21 +94,6 @@ class SBCResult:
         return out
 
 
-#: models run_sbc can calibrate
-SBC_MODELS = ("degree", "barrier", "transmission", "combined", "overdispersed")
-
-#: SBC priors for the overdispersed model: the defaults (mu_beta ~ N(0, 5), sigma_beta ~
-#: HalfNormal(5), ...) simulate surveys with expected answers from e^-15 to e^15; these keep the
-#: expected answers in the range real surveys show (about 0.05 to 30), the spreads away from 0
-#: and omega mostly below 3.
-SBC_PRIORS_OVERDISPERSED = {
-    "sigma_alpha": {"dist": "Gamma", "mu": 0.8, "sigma": 0.3},
-    "mu_beta": {"dist": "Normal", "mu": 0.0, "sigma": 0.7},
-    "sigma_beta": {"dist": "Gamma", "mu": 0.8, "sigma": 0.3},
-    "inv_omega": {"dist": "Beta", "alpha": 3.0, "beta": 1.5},
-}
-
-
 def uniformity_table(ranks: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     """Chi-square test of uniform ranks per parameter (ranks in 0..L binned into ``bins``)."""
     uni = []
@@ -124,40 +113,35 @@ def uniformity_table(ranks: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     return pd.DataFrame(uni)
 
 
-def _simulate_from_model(model, theta: dict[str, np.ndarray], n: int, rng) -> np.ndarray:
-    """Simulate answers (n x groups) from the model at parameters ``theta``."""
-    if model.name == "overdispersed":
-        # Zheng et al.: mean e^{a_i + b_k}, variance omega_k times the mean (gamma-Poisson)
-        mean = np.exp(theta["alpha"][:, None] + theta["beta"][None, :])
-        excess = np.broadcast_to(theta["omega"] - 1.0, mean.shape)
-        safe = np.where(excess > 1e-10, excess, 1.0)
-        lam = np.where(excess > 1e-10, rng.gamma(mean / safe, safe), mean)
-        return rng.poisson(np.minimum(lam, 1e12)).astype(float)
-    kind = model.options["degree"]
-    mu, sigma = float(theta["mu"]), float(theta["sigma"])
-    if kind == "lognormal":
-        deg = rng.lognormal(mu, sigma, n)
-    else:
-        mean = np.exp(mu + sigma**2 / 2)
-        var = (np.exp(sigma**2) - 1) * np.exp(2 * mu + sigma**2)
-        deg = rng.gamma(mean**2 / var, var / mean, n)
-    rate = np.exp(theta["log_rate"])
-    mean = deg[:, None] * rate[None, :]
-    if model.options["barrier"]:
-        shape = theta["barrier_shape"]
-        lam = rng.gamma(shape[None, :], 1 / shape[None, :], size=mean.shape) * mean
-        return rng.poisson(lam).astype(float)
-    return rng.poisson(mean).astype(float)
-
-
-def _prior_draw(model, pm_model, rng_seed: int) -> dict[str, np.ndarray]:
-    import pymc as pm
-
-    names = [v.name for v in pm_model.free_RVs] + [
-        n for n in ("log_rate", "barrier_shape", "alpha", "omega") if n in pm_model.named_vars
-    ]
-    draw = pm.draw([pm_model[n] for n in names], random_seed=rng_seed)
-    return {n: np.asarray(v) for n, v in zip(names, draw, strict=True)}
+def sbc_template(
+    n_respondents: int,
+    known_prevalence: dict[str, float],
+    hidden: tuple[str, ...],
+    total_population: float,
+    n_areas: int = 0,
+) -> ARD:
+    """A data set that fixes the shapes of a calibration run (its answers are replaced in
+    every replication); with ``n_areas`` > 0 the respondents are spread evenly over that many
+    areas of equal population, each known group with the same share in every area."""
+    groups = list(known_prevalence) + list(hidden)
+    ids = [str(i) for i in range(n_respondents)]
+    ard = ARD(
+        counts=pd.DataFrame(np.ones((n_respondents, len(groups))), index=ids, columns=groups),
+        known=tuple(known_prevalence),
+        hidden=tuple(hidden),
+        known_sizes=pd.Series({k: p * total_population for k, p in known_prevalence.items()}),
+        total_population=float(total_population),
+    )
+    if n_areas <= 0:
+        return ard
+    areas = [f"area_{j:03d}" for j in range(n_areas)]
+    pop = total_population / n_areas
+    table = pd.DataFrame(
+        {"population": pop, **{k: p * pop for k, p in known_prevalence.items()}},
+        index=pd.Index(areas, name="area"),
+    )
+    area = pd.Series([areas[i % n_areas] for i in range(n_respondents)], index=ids)
+    return replace(ard, area=area, area_table=table)
 
 
 def run_sbc(
@@ -177,88 +161,62 @@ def run_sbc(
     alpha: float = 0.01,
     seed: int = 0,
     progress: bool = False,
+    n_areas: int = 20,
 ) -> SBCResult:
-    """Run SBC for a Maltiel-family model (degree, barrier, transmission, combined) or the
-    overdispersed model.
+    """Run simulation-based calibration of a Bayesian model.
 
     Parameters
     ----------
     priors : dict, optional
-        Prior overrides. SBC needs proper priors that generate plausible surveys; the default
-        here narrows ``log_visible`` to prevalences between 1e-4 and 3e-2 (the paper's flat prior
-        on (-log N, 0) would simulate surveys where everyone knows the hidden group); the
-        overdispersed model uses :data:`SBC_PRIORS_OVERDISPERSED`.
+        Prior overrides, over the model's ``calibration_priors`` (SBC needs proper priors that
+        generate plausible surveys).
     thin_to : int
         Number L of posterior draws (thinned evenly) a true value is ranked among.
+    n_areas : int
+        Areas of the simulated design, for models that need areas.
 
     Returns
     -------
     SBCResult
     """
-    cls = MODELS.get(model_name)
-    if cls is None or model_name not in SBC_MODELS:
-        raise BayesNsumError(f"SBC supports {', '.join(SBC_MODELS)}, not '{model_name}'")
+    from ..analysis import fit_and_check, model_class
+
+    cls = model_class(model_name)
     known = known_prevalence or DEFAULT_KNOWN
     rng = np.random.default_rng(seed)
-    # a template data set fixes the shapes; its counts are replaced in every replication
-    groups = list(known) + list(hidden)
-    ids = [f"r{i}" for i in range(n_respondents)]
-    template = ARD(
-        counts=pd.DataFrame(np.ones((n_respondents, len(groups))), index=ids, columns=groups),
-        known=tuple(known),
-        hidden=tuple(hidden),
-        known_sizes=pd.Series({k: p * total_population for k, p in known.items()}),
-        total_population=float(total_population),
+    template = sbc_template(
+        n_respondents, known, tuple(hidden), total_population, n_areas if cls.requires_areas else 0
     )
-    base_priors = (
-        SBC_PRIORS_OVERDISPERSED
-        if model_name == "overdispersed"
-        else {
-            "log_visible": {
-                "dist": "Uniform",
-                "lower": float(np.log(1e-4)),
-                "upper": float(np.log(3e-2)),
-            },
-            "mu": {"dist": "Uniform", "lower": 4.0, "upper": 6.5},
-            "sigma": {"dist": "Uniform", "lower": 0.4, "upper": 1.2},
-        }
-    )
-    model = cls(template, priors={**base_priors, **(priors or {})}, **(options or {}))
-    pm_model = model.model
-    compiled = compile_nutpie(pm_model)
+    model = cls(template, priors={**cls.calibration_priors, **(priors or {})}, **(options or {}))
+    compiled = compile_nutpie(model.model)
+    used = {v.name for v in compiled.shared_var_keys}
     settings = sampler_settings(
         draws=draws, tune=tune, chains=chains, progress=progress, cores=min(chains, 2)
     )
-    if model_name == "overdispersed":
-        params = ["sigma_alpha", "mu_beta", "sigma_beta", "beta", "inv_omega"]
-    else:
-        params = ["mu", "sigma", "log_visible"]
-    if model.options.get("barrier"):
-        params.append("rho")
-    if getattr(model, "shared_barrier", False):
-        params.append("rho_known")
     rows = []
     for r in range(replications):
-        theta = _prior_draw(model, pm_model, int(rng.integers(2**31)))
-        y = _simulate_from_model(model, theta, n_respondents, rng)
-        stats = CountStats.from_matrix(y, n_known=len(known))
-        used = {v.name for v in compiled.shared_var_keys}
-        new_data = {k: v for k, v in stats.data_dict().items() if k in used}
-        tree = sample_compiled(
-            compiled.with_data(**new_data), {**settings, "seed": int(rng.integers(2**31))}
+        theta = model.prior_draws(1, int(rng.integers(2**31)))
+        y = model.simulate(theta, rng)[0]
+        new_data = {k: v for k, v in model.data_arrays(y).items() if k in used}
+        fit = fit_and_check(
+            model,
+            {**settings, "seed": int(rng.integers(2**31))},
+            steps=(),
+            compiled=compiled.with_data(**new_data),
+            with_prior=False,
         )
-        post = tree["posterior"].to_dataset()
-        for p in params:
-            if p not in post:
+        post = fit.result.tree["posterior"].to_dataset()
+        truth_ds = theta.isel(chain=0, draw=0)
+        for p in model.calibration_targets:
+            if p not in post or p not in truth_ds:
                 continue
             da = post[p]
             extra = [dname for dname in da.dims if dname not in ("chain", "draw")]
             arr = da.stack(s=("chain", "draw")).transpose("s", *extra).values
             idx = np.linspace(0, arr.shape[0] - 1, thin_to).round().astype(int)
-            arr = arr[idx]
-            truth = np.atleast_1d(theta[p])
+            flat = arr[idx].reshape(len(idx), -1)
+            truth = np.atleast_1d(truth_ds[p].transpose(*extra).values).ravel()
             labels = [p] if not extra else [f"{p}[{c}]" for c in da[extra[0]].values]
-            flat = arr.reshape(len(idx), -1)
             for j, lab in enumerate(labels):
                 rows.append(
                     {

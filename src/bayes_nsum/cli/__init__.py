@@ -1,0 +1,77 @@
+"""The ``bayes-nsum`` command line: one module per command, each a thin layer over the workflow.
+
+Exit status: 0 success; 1 some sweep scenarios failed; 2 bad input (one line on stderr, no
+traceback); 3 a fit whose convergence checks failed (results still written and flagged) unless
+``--allow-unconverged``; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..errors import BayesNsumError
+from . import (
+    calibrate,
+    compare,
+    compare_priors,
+    demo,
+    estimate,
+    fit,
+    report,
+    simulate,
+    sweep,
+    validate,
+)
+from .common import EXIT_BAD_INPUT, EXIT_SCENARIOS_FAILED, EXIT_UNCONVERGED
+
+#: every command, in the order of ``bayes-nsum --help``
+COMMANDS = (
+    estimate,
+    validate,
+    fit,
+    simulate,
+    demo,
+    calibrate,
+    sweep,
+    compare_priors,
+    compare,
+    report,
+)
+
+__all__ = ["main", "build_parser", "EXIT_BAD_INPUT", "EXIT_UNCONVERGED", "EXIT_SCENARIOS_FAILED"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
+    p = argparse.ArgumentParser(
+        prog="bayes-nsum", description="Bayesian network scale-up (NSUM) estimation with PyMC"
+    )
+    p.add_argument("--version", action="version", version=f"bayes_nsum {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BayesNsumError as exc:
+        print(f"bayes-nsum: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("bayes-nsum: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # output piped into e.g. `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The spec's ``[model]`` section as one typed configuration.
+
+:data:`MODEL_OPTIONS` is the single source of every ``[model]`` key: its default, the values it
+accepts and its one-line description (the spec schema and the spec reference page are built
+from it). :class:`ModelConfig` is the checked section. A model class lists the options it
+reads (``NSUMModel.options_used``); the workflow splits a config into the options the chosen
+model reads, the keys meant for the classical baseline, and keys nobody reads (an error).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpecError
+
+#: the model a spec runs when ``[model] name`` is absent
+DEFAULT_MODEL = "killworth"
+#: classical estimators (everything else is a Bayesian model of :mod:`bayes_nsum.estimators`)
+CLASSICAL_MODELS = ("killworth",)
+
+
+def _choice(*values: str) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if v in values else "must be " + " or ".join(f"'{x}'" for x in values)
+
+    return check
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _count(v: Any) -> str | None:
+    ok = isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
+    return None if ok else "must be an integer >= 0"
+
+
+def _text(v: Any) -> str | None:
+    return None if isinstance(v, str) and v.strip() else "must be a name"
+
+
+def _rate_table(upper_open: bool) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        if not isinstance(v, Mapping) or not v:
+            return "must be a table: hidden group -> number"
+        for g, x in v.items():
+            num = isinstance(x, numbers.Real) and not isinstance(x, bool)
+            if not num or not x == x or x <= 0 or (not upper_open and x > 1):
+                want = "> 0" if upper_open else "in (0, 1]"
+                return f"value of '{g}' must be a number {want}"
+        return None
+
+    return check
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``[model]`` key: default, check (returns a message or None) and description."""
+
+    default: Any
+    doc: str
+    check: Callable[[Any], str | None] = field(repr=False, default=lambda v: None)
+    classical: bool = False
+
+
+MODEL_OPTIONS: dict[str, Option] = {
+    "degree": Option(
+        "lognormal",
+        "degree distribution: 'lognormal' (default) or 'gamma'",
+        _choice("lognormal", "gamma"),
+    ),
+    "recall_calibration": Option(
+        False, "fit a recall-error calibration on the known groups (bool)", _bool
+    ),
+    "barrier_dispersion": Option(
+        "group",
+        "barrier/combined: 'group' (one rho per group, latent degrees; default) or 'shared' "
+        "(one rho for the known groups, degrees integrated out; fast at any n)",
+        _choice("group", "shared"),
+    ),
+    "anchor": Option(
+        "likelihood",
+        "pooled model: 'likelihood' (default) or 'posthoc' scaling by known groups",
+        _choice("likelihood", "posthoc"),
+    ),
+    "correlated": Option(
+        False, "pooled model: correlated respondent-by-group biases with an LKJ prior", _bool
+    ),
+    "method": Option(
+        "mle", "classical estimator: 'mle' (default) or 'pimle'", _choice("mle", "pimle"), True
+    ),
+    "n_boot": Option(
+        200, "classical: number of rescaled-bootstrap replicates (default 200)", _count, True
+    ),
+    "degree_ratio": Option(
+        None, "classical: table hidden group -> degree ratio", _rate_table(True), True
+    ),
+    "transmission": Option(
+        None, "classical: table hidden group -> transmission rate", _rate_table(False), True
+    ),
+}
+
+#: keys of ``[model]`` that are not options of a model
+GENERAL_KEYS: dict[str, str] = {
+    "name": "model name: killworth, degree, barrier, transmission, combined, overdispersed, pooled",
+    "prior_set": "named prior set (models/priors/NAME.toml or a bundled set)",
+}
+
+
+def schema_section() -> dict[str, str]:
+    """The ``[model]`` part of the spec schema (key -> description)."""
+    return {
+        "name": GENERAL_KEYS["name"],
+        **{k: o.doc for k, o in MODEL_OPTIONS.items() if not o.classical},
+        "prior_set": GENERAL_KEYS["prior_set"],
+        **{k: o.doc for k, o in MODEL_OPTIONS.items() if o.classical},
+    }
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The checked ``[model]`` section.
+
+    Attributes
+    ----------
+    name : str
+        Model name (``killworth`` when the spec names none).
+    given : dict
+        The options the spec sets, as written (checked); defaults are not filled in.
+    prior_set : str or None
+    """
+
+    name: str = DEFAULT_MODEL
+    given: dict[str, Any] = field(default_factory=dict)
+    prior_set: str | None = None
+
+    @classmethod
+    def from_section(cls, section: Mapping[str, Any] | None, where: str = "spec") -> ModelConfig:
+        """Check a ``[model]`` table; a bad key or value is a one-line :class:`SpecError`."""
+        section = dict(section or {})
+        name = section.pop("name", DEFAULT_MODEL)
+        if (msg := _text(name)) is not None:
+            raise SpecError(f"{where}: [model] name {msg}, got {name!r}")
+        prior_set = section.pop("prior_set", None)
+        if prior_set is not None and (msg := _text(prior_set)) is not None:
+            raise SpecError(f"{where}: [model] prior_set {msg}, got {prior_set!r}")
+        for key, value in section.items():
+            opt = MODEL_OPTIONS.get(key)
+            if opt is None:
+                raise SpecError(f"{where}: unknown key '{key}' in [model]")
+            if (msg := opt.check(value)) is not None:
+                raise SpecError(f"{where}: [model] {key} {msg}, got {value!r}")
+        return cls(name=str(name), given=section, prior_set=prior_set)
+
+    @property
+    def is_classical(self) -> bool:
+        return self.name in CLASSICAL_MODELS
+
+    def value(self, key: str) -> Any:
+        """The option's value: as given, else its default."""
+        return self.given.get(key, MODEL_OPTIONS[key].default)
+
+    def classical_options(self) -> dict[str, Any]:
+        """Options of the classical estimator (defaults filled in)."""
+        return {k: self.value(k) for k, o in MODEL_OPTIONS.items() if o.classical}
+
+    def split(self, used: tuple[str, ...]) -> tuple[dict[str, Any], list[str], list[str]]:
+        """Options for a model that reads ``used``.
+
+        Returns
+        -------
+        options : dict
+            Every used option with its value (given or default).
+        classical_only : list of str
+            Given keys that only the classical baseline reads (a warning for a Bayesian fit).
+        unused : list of str
+            Given keys that neither the model nor the baseline reads (an error).
+        """
+        options = {k: self.value(k) for k in used}
+        classical = [k for k in self.given if k not in used and MODEL_OPTIONS[k].classical]
+        unused = [k for k in self.given if k not in used and not MODEL_OPTIONS[k].classical]
+        return options, classical, unused
+
+    def with_name(self, name: str) -> ModelConfig:
+        return ModelConfig(name=name, given=dict(self.given), prior_set=self.prior_set)

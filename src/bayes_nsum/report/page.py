@@ -1,0 +1,214 @@
+"""Building blocks of the HTML pages: rounding of headline numbers, escaped tables, embedded
+figures and the page skeleton (one self-contained file, images embedded as PNG)."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:auto;
+padding:0 1em 3em;color:#222;line-height:1.4}
+h1{border-bottom:2px solid #2c6fbb;padding-bottom:.2em}h2{margin-top:1.8em;color:#1d4f8a}
+.tbl{border-collapse:collapse;font-size:.88em;margin:.5em 0}
+.tbl td,.tbl th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right}
+.tbl th{background:#f3f6fa}.tbl td:first-child,.tbl th:first-child{text-align:left}
+.bad{color:#b00;font-weight:bold}tr.fail td{background:#fde8e8;color:#900}
+.banner{border:3px solid #b00;background:#fde8e8;padding:.6em 1em;margin:1em 0;font-size:1.05em}
+.ok{border:2px solid #2a7;background:#eaf8f0;padding:.4em 1em;margin:1em 0}
+.note{color:#555;font-size:.9em}.headline{font-size:1.15em;margin:.3em 0}
+img{max-width:100%;height:auto;display:block;margin:.6em 0}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.82em}
+nav a{margin-right:.8em;font-size:.9em}details{margin:.5em 0}
+"""
+
+
+# ---------------------------------------------------------------------------------------------
+# rounding of headline numbers
+# ---------------------------------------------------------------------------------------------
+
+
+def _pow10(x: float) -> float:
+    return 10.0 ** math.floor(math.log10(abs(x)))
+
+
+def precision_step(lower: float, upper: float, estimate: float) -> float:
+    """Rounding step of an estimate and its interval: the place of the second significant
+    figure of the interval width (three significant figures of the estimate if the width is
+    zero or undefined)."""
+    width = float(upper) - float(lower)
+    if np.isfinite(width) and width > 0:
+        return _pow10(width) / 10
+    if np.isfinite(estimate) and estimate != 0:
+        return _pow10(estimate) / 100
+    return 1.0
+
+
+def round_to(x: float, step: float) -> str:
+    """``x`` rounded to a multiple of ``step`` (at least one significant figure of ``x`` is
+    kept), with thousands separators."""
+    if not np.isfinite(x):
+        return "n/a"
+    if x != 0:
+        step = min(step, _pow10(x))
+    value = round(x / step) * step
+    if step >= 1:
+        return f"{int(round(value)):,}"
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f"{value:,.{decimals}f}"
+
+
+def significant(x: float, digits: int = 2) -> str:
+    """``x`` to ``digits`` significant figures with thousands separators."""
+    if not np.isfinite(x):
+        return "n/a"
+    if x == 0:
+        return "0"
+    return round_to(x, _pow10(x) / 10 ** (digits - 1))
+
+
+def _interval_label(prob: float, kind: str = "eti") -> str:
+    return f"{prob:.0%} {'HDI' if kind == 'hdi' else 'CrI'}"
+
+
+def headline(row: Mapping[str, Any], one_in_x: float | None = None, kind: str = "eti") -> str:
+    """One-line statement of a size: ``"34,000 (90% CrI 28,000 to 40,000); about 1 in 310"``.
+
+    Parameters
+    ----------
+    row : mapping
+        ``estimate``, ``lower``, ``upper`` and ``interval_prob`` (a ``summary.csv`` row of
+        quantity ``size``); may hold ``one_in_x`` too.
+    one_in_x : float, optional
+        Posterior median of "1 in X" (default: ``row["one_in_x"]`` if present).
+    kind : {"eti", "hdi"}
+        Interval kind, for the label (CrI = equal-tailed credible interval).
+
+    Notes
+    -----
+    The estimate and both bounds are rounded to the place of the second significant figure of
+    the interval width (so a width of 12,000 rounds to thousands); a bound smaller than that
+    keeps its first significant figure. "1 in X" is given to two significant figures.
+    """
+    est, lo, hi = (float(row[k]) for k in ("estimate", "lower", "upper"))
+    prob = float(row.get("interval_prob", 0.9))
+    step = precision_step(lo, hi, est)
+    text = (
+        f"{round_to(est, step)} ({_interval_label(prob, kind)} {round_to(lo, step)} to "
+        f"{round_to(hi, step)})"
+    )
+    if one_in_x is None and "one_in_x" in row:
+        one_in_x = row["one_in_x"]
+    if one_in_x is not None and np.isfinite(float(one_in_x)):
+        text += f"; about 1 in {significant(float(one_in_x))}"
+    return text
+
+
+def percent_headline(row: Mapping[str, Any], kind: str = "eti") -> str:
+    """A prevalence row as percentages with the same rounding rule as :func:`headline`."""
+    est, lo, hi = (100 * float(row[k]) for k in ("estimate", "lower", "upper"))
+    step = precision_step(lo, hi, est)
+    prob = float(row.get("interval_prob", 0.9))
+    return (
+        f"{round_to(est, step)}% ({_interval_label(prob, kind)} {round_to(lo, step)}% to "
+        f"{round_to(hi, step)}%)"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return f"{int(x):,}"
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return "" if np.isnan(x) else str(x)
+        ax = abs(x)
+        if ax != 0 and (ax >= 1e6 or ax < 1e-3):
+            return f"{x:.4g}"
+        if ax >= 100:
+            return f"{x:,.0f}"
+        return f"{x:.4g}"
+    if x is None:
+        return ""
+    return str(x)
+
+
+def _table(df: pd.DataFrame, row_class=None, max_rows: int | None = None) -> str:
+    """An HTML table (escaped); ``row_class(row) -> str`` styles rows."""
+    if max_rows is not None and len(df) > max_rows:
+        df = df.head(max_rows)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in df.columns)
+    body = []
+    for _, r in df.iterrows():
+        cls = row_class(r) if row_class else ""
+        cells = "".join(f"<td>{_esc(_fmt(v))}</td>" for v in r.to_numpy())
+        body.append(f"<tr class='{cls}'>{cells}</tr>" if cls else f"<tr>{cells}</tr>")
+    return (
+        f"<table class='tbl'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _img(fig, alt: str) -> str:
+    from .figures import figure_to_base64
+
+    data = figure_to_base64(fig)
+    return f"<img alt='{_esc(alt)}' src='data:image/png;base64,{data}'>"
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A results table with ``area`` and ``group`` as text ("" for national rows)."""
+    header = pd.read_csv(path, nrows=0).columns
+    text = {c: str for c in ("area", "group") if c in header}
+    df = pd.read_csv(path, keep_default_na=False, na_values=[""], dtype=text)
+    for c in text:
+        df[c] = df[c].fillna("")
+    return df
+
+
+class _Page:
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.sections: list[tuple[str, str, list[str]]] = []
+        self.top: list[str] = []
+
+    def section(self, sid: str, title: str) -> list[str]:
+        parts: list[str] = []
+        self.sections.append((sid, title, parts))
+        return parts
+
+    def render(self) -> str:
+        nav = "".join(f"<a href='#{sid}'>{_esc(t)}</a>" for sid, t, _ in self.sections)
+        out = [
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
+            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+            f"<title>{_esc(self.title)}</title><style>{CSS}</style></head><body>",
+            f"<h1>{_esc(self.title)}</h1>",
+            *self.top,
+            f"<nav>{nav}</nav>",
+        ]
+        for sid, title, parts in self.sections:
+            out.append(f"<section id='{sid}'><h2>{_esc(title)}</h2>")
+            out.extend(parts)
+            out.append("</section>")
+        out.append("</body></html>")
+        return "\n".join(out)
+
+
+def _problem(parts: list[str], what: str, exc: Exception) -> None:
+    parts.append(f"<p class='bad'>{_esc(what)} could not be produced: {_esc(exc)}</p>")

@@ -1,0 +1,341 @@
+"""Running a sweep: one scenario into its folder, on Dask or in-process (see :mod:`.plan`)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import BayesNsumError
+from ..io import write_csv, write_json
+from ..result import SUMMARY_COLUMNS
+from ..spec import Spec
+from .gather import SweepResult, gather_sweep
+from .plan import (
+    FAILED,
+    MARKER,
+    SCENARIO_FILE,
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    Scenario,
+    Sweep,
+    scenario_state,
+)
+
+# ---------------------------------------------------------------------------------------------
+# running one scenario
+# ---------------------------------------------------------------------------------------------
+
+
+def _reset_folder(folder: Path) -> None:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+
+
+def _classical_summary(table: pd.DataFrame) -> pd.DataFrame:
+    out = table.reindex(columns=SUMMARY_COLUMNS)
+    out["converged"] = np.nan
+    return out
+
+
+def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Fit one scenario's spec and write its result files (not the marker), through the
+    workflow's one fitting path."""
+    from ..analysis import (
+        build_model,
+        classical_estimates,
+        fit_and_check,
+        prepare,
+        provenance,
+        topcode_caps,
+        write_fit,
+    )
+
+    prep = prepare(spec)
+    if spec.model.is_classical:
+        prep.log.write(folder)
+        write_csv(_classical_summary(classical_estimates(prep)), folder / "summary.csv")
+        write_json(provenance(prep, None, command="sweep"), folder / "provenance.json")
+        return {"kind": "classical", "converged": None}
+    model = build_model(prep)
+    steps = ("sensitivity",) if options.get("sensitivity") else ()
+    fit = fit_and_check(
+        model,
+        {**spec.sampler, "progress": False},
+        steps,
+        topcode=topcode_caps(prep.log.to_dict().get("steps", [])),
+        prob=spec.interval_prob,
+    )
+    diag = write_fit(fit, prep, folder, command="sweep", report=False, baseline=False)
+    return {"kind": "bayesian", "converged": bool(diag["passed"])}
+
+
+def run_scenario(
+    spec: Spec,
+    scenario: str,
+    overrides: Mapping[str, Any],
+    folder: str | Path,
+    options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run one scenario into its folder; never raises for a failure of the analysis.
+
+    The folder is emptied first, then ``scenario.json`` is written, then the results, and
+    last the completion marker (atomically). On an exception a failure record (``_FAILED.json``:
+    error and traceback) is written instead of the marker.
+
+    Parameters
+    ----------
+    spec : Spec
+        The scenario's full spec (:meth:`Sweep.spec_for`).
+    scenario : str
+        Scenario id.
+    overrides : mapping
+        The scenario's grid values (recorded in ``scenario.json``).
+    folder : path
+        The scenario's result folder (``OUT/scenarios/<id>``).
+    options : mapping, optional
+        Sweep options (``sensitivity``).
+
+    Returns
+    -------
+    dict
+        ``id``, ``status`` (``"complete"`` or ``"failed"``), ``error`` and ``seconds``.
+    """
+    folder = Path(folder)
+    t0 = time.perf_counter()
+    _reset_folder(folder)
+    digest = spec.digest()
+    write_json(
+        {"id": scenario, "overrides": dict(overrides), "spec_hash": digest, "spec": spec.to_dict()},
+        folder / SCENARIO_FILE,
+    )
+    try:
+        info = _fit_scenario(spec, folder, options or {})
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded, none stops the sweep
+        err = f"{type(exc).__name__}: {exc}"
+        write_json(
+            {
+                "id": scenario,
+                "status": STATUS_FAILED,
+                "error": err,
+                "spec_hash": digest,
+                "traceback": traceback.format_exc(),
+            },
+            folder / FAILED,
+        )
+        return {
+            "id": scenario,
+            "status": STATUS_FAILED,
+            "error": err,
+            "seconds": time.perf_counter() - t0,
+        }
+    seconds = time.perf_counter() - t0
+    write_json(
+        {
+            "id": scenario,
+            "status": STATUS_COMPLETE,
+            "spec_hash": digest,
+            "seconds": seconds,
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **info,
+        },
+        folder / MARKER,
+    )
+    return {"id": scenario, "status": STATUS_COMPLETE, "error": "", "seconds": seconds}
+
+
+# ---------------------------------------------------------------------------------------------
+# executors
+# ---------------------------------------------------------------------------------------------
+
+
+class SyncExecutor:
+    """Runs each task at once in the calling process (tests, debugging, no Dask)."""
+
+    def submit(self, fn: Callable, *args: Any) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as exc:  # noqa: BLE001 - delivered through the future
+            fut.set_exception(exc)
+        return fut
+
+    def as_completed(self, futures: Iterable) -> Iterator:
+        return iter(list(futures))
+
+
+class DaskExecutor:
+    """Adapter of a ``distributed.Client`` to the executor interface used by :func:`run_sweep`."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def submit(self, fn: Callable, *args: Any):
+        return self.client.submit(fn, *args, pure=False)
+
+    def as_completed(self, futures: Iterable) -> Iterator:
+        from distributed import as_completed
+
+        return iter(as_completed(list(futures)))
+
+
+@contextmanager
+def dask_executor(scheduler: str | None = None, workers: int = 2) -> Iterator[DaskExecutor]:
+    """A Dask executor: a new ``LocalCluster`` or a client of an existing cluster.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://host:8786``). Its workers need this package
+        installed and the spec's data files at the same paths.
+    workers : int
+        Worker processes of the local cluster (one thread each). Worker processes are not
+        daemonic, so samplers that start processes of their own can run in them.
+
+    Notes
+    -----
+    The local cluster starts its workers with ``multiprocessing`` "spawn": a Python script
+    that runs a sweep must do so under ``if __name__ == "__main__":``.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        client = Client(scheduler)
+        try:
+            yield DaskExecutor(client)
+        finally:
+            client.close()
+        return
+    if workers < 1:
+        raise BayesNsumError("--workers must be at least 1")
+    with dask.config.set({"distributed.worker.daemon": False}):
+        cluster = LocalCluster(
+            n_workers=int(workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
+    client = Client(cluster)
+    try:
+        yield DaskExecutor(client)
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _completed(executor, futures: list) -> Iterator:
+    if hasattr(executor, "as_completed"):
+        return executor.as_completed(futures)
+    if all(isinstance(f, cf.Future) for f in futures):
+        return cf.as_completed(futures)
+    return iter(futures)
+
+
+# ---------------------------------------------------------------------------------------------
+# running and gathering a sweep
+# ---------------------------------------------------------------------------------------------
+
+
+def run_sweep(
+    sweep: Sweep,
+    out: str | Path,
+    executor: Any = None,
+    scheduler: str | None = None,
+    workers: int = 2,
+    runner: Callable[..., dict[str, Any]] = run_scenario,
+    echo: Callable[[str], None] | None = None,
+) -> SweepResult:
+    """Run every scenario not already finished, then gather the results.
+
+    Parameters
+    ----------
+    sweep : Sweep
+        The plan (:func:`load_sweep`).
+    out : path
+        Output folder; scenario folders go to ``out/scenarios/<id>/``.
+    executor : optional
+        Object with ``submit(fn, *args)`` returning futures with ``result()`` (optionally
+        ``as_completed(futures)``). Default: a Dask cluster (:func:`dask_executor`).
+    scheduler, workers :
+        Passed to :func:`dask_executor` when no executor is given.
+    runner : callable
+        The function run per scenario, ``runner(spec, id, overrides, folder, options)``
+        (default :func:`run_scenario`). An exception raised by it (or by the executor) marks that
+        scenario failed.
+    echo : callable, optional
+        Called with one progress line per scenario.
+
+    Returns
+    -------
+    SweepResult
+    """
+    out = Path(out)
+    say = echo or (lambda _msg: None)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(sweep.describe(), out / "sweep.json")
+    scenarios = sweep.scenarios()
+    todo: list[tuple[Scenario, Spec, Path]] = []
+    skipped = 0
+    for s in scenarios:
+        spec = sweep.spec_for(s)
+        folder = out / "scenarios" / s.id
+        state = scenario_state(folder, spec.digest())
+        if state == "complete" or (state == "failed" and not sweep.options["retry_failed"]):
+            skipped += 1
+            say(f"[skip] {s.id} already {state} ({s.label()})")
+            continue
+        todo.append((s, spec, folder))
+    if todo:
+        if executor is None:
+            with dask_executor(scheduler, workers) as ex:
+                _run_all(ex, todo, runner, sweep.options, say)
+        else:
+            _run_all(executor, todo, runner, sweep.options, say)
+    result = gather_sweep(sweep, out)
+    result.n_skipped = skipped
+    result.n_run = len(todo)
+    return result
+
+
+def _run_all(executor, todo, runner, options, say) -> None:
+    futures = {}
+    for s, spec, folder in todo:
+        futures[
+            executor.submit(runner, spec, s.id, dict(s.overrides), str(folder), dict(options))
+        ] = (s, spec, folder)
+    done = 0
+    for fut in _completed(executor, list(futures)):
+        s, spec, folder = futures[fut]
+        done += 1
+        try:
+            res = fut.result()
+            status, error = res.get("status", STATUS_FAILED), res.get("error", "")
+        except Exception as exc:  # noqa: BLE001 - a crashed task is one failed scenario
+            status, error = STATUS_FAILED, f"{type(exc).__name__}: {exc}"
+            try:
+                (folder / MARKER).unlink(missing_ok=True)  # an older result is not this one
+                write_json(
+                    {
+                        "id": s.id,
+                        "status": STATUS_FAILED,
+                        "error": error,
+                        "spec_hash": spec.digest(),
+                        "traceback": traceback.format_exc(),
+                    },
+                    folder / FAILED,
+                )
+            except OSError:
+                pass
+        say(f"[{done}/{len(todo)}] {s.id} {status}{': ' + error if error else ''} ({s.label()})")
