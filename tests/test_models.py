@@ -62,6 +62,7 @@ CONTRACT = [  # the summary.csv columns the issue fixes (written out, not import
     "r_hat",
     "ess_bulk",
     "ess_tail",
+    "denominator",  # the population a size's prevalence is relative to (issue 12)
 ]
 
 
@@ -184,7 +185,7 @@ def test_prior_for_unknown_group_raises(small_prep):
 
 
 def test_option_typo_raises(small_prep):
-    with pytest.raises(BayesNsumError, match="no option.*degre.*options: degree"):
+    with pytest.raises(BayesNsumError, match="no option.*degre.*options: .*degree"):
         MODELS["degree"](small_prep.ard, degre="gamma")
     with pytest.raises(BayesNsumError, match="'lognormal' or 'gamma'"):
         MODELS["degree"](small_prep.ard, degree="weibull")

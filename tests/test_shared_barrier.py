@@ -145,7 +145,9 @@ def test_shared_option_errors_and_priors(small_prep):
     ard = small_prep.ard
     with pytest.raises(BayesNsumError, match="barrier_dispersion must be"):
         MODELS["combined"](ard, barrier_dispersion="pooled")
-    with pytest.raises(BayesNsumError, match="model 'transmission' has no option.*barrier_dispersion"):
+    with pytest.raises(
+        BayesNsumError, match="model 'transmission' has no option.*barrier_dispersion"
+    ):
         MODELS["transmission"](ard, barrier_dispersion="shared")
     with pytest.raises(BayesNsumError, match="needs degree = 'lognormal'"):
         MODELS["barrier"](ard, barrier_dispersion="shared", degree="gamma")

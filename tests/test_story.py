@@ -41,11 +41,15 @@ CASES = [
     ("overdispersed", {}),
     ("pooled", {}),
     ("pooled", {"anchor": "posthoc"}),
+    ("pooled", {"zero_inflation": True}),
+    ("pooled", {"transmission_by_area": True}),
 ]
+#: priors beside the models' calibration priors, per option
+EXTRA_PRIORS = {"transmission_by_area": {"tau": {"dist": "Beta", "mean": 0.6, "concentration": 20}}}
 IDS = [f"{n}:{','.join(f'{k}={v}' for k, v in o.items())}" for n, o in CASES]
 
 
-def ard(y: np.ndarray, area: list[str] | None = None) -> ARD:
+def ard(y: np.ndarray, area: list[str] | None = None, weights=None) -> ARD:
     """The design of this module; with ``area`` the respondents' areas and an area table."""
     ids = [str(i) for i in range(len(y))]
     table = None
@@ -62,14 +66,18 @@ def ard(y: np.ndarray, area: list[str] | None = None) -> ARD:
         total_population=N,
         area=None if area is None else pd.Series(area, index=ids),
         area_table=table,
+        weights=None if weights is None else pd.Series(weights, index=ids),
     )
 
 
-def build(name: str, options: dict, y: np.ndarray, area=None) -> NSUMModel:
+def build(name: str, options: dict, y: np.ndarray, area=None, weights=None) -> NSUMModel:
     cls = MODELS[name]
     if cls.requires_areas and area is None:
         area = [AREAS[i % 3] for i in range(len(y))]
-    return cls(ard(y, area), priors=dict(cls.calibration_priors), **options)
+    priors = dict(cls.calibration_priors)
+    for key in options:
+        priors.update(EXTRA_PRIORS.get(key, {}))
+    return cls(ard(y, area, weights), priors=priors, **options)
 
 
 def parameter_draws(model: NSUMModel, draws: int, seed: int) -> xr.Dataset:
@@ -120,9 +128,18 @@ def test_numpy_and_pytensor_likelihoods_agree_on_simulated_data(name, options):
     numpy_ll = model.pointwise_loglik(theta)  # (3 draws, n)
     assert numpy_ll.shape == (3, n) and np.isfinite(numpy_ll).all()
     if model.latent(stack_draws(theta)).z_fitted is None:
-        # the degree is integrated out in the sampled likelihood too: the totals agree
+        # the degree is integrated out in the sampled likelihood too: the totals agree, and
+        # with survey weights the sampled total is the weighted sum of the same terms
         pytensor_ll = log_likelihood_draws(model, theta).values.ravel()
         np.testing.assert_allclose(numpy_ll.sum(axis=1), pytensor_ll, rtol=0, atol=1e-6 * n)
+        w = np.linspace(0.3, 3.0, n)
+        weighted = build(name, options, y, area, weights=w)
+        np.testing.assert_allclose(
+            numpy_ll @ (w / w.mean()),
+            log_likelihood_draws(weighted, theta).values.ravel(),
+            rtol=0,
+            atol=1e-6 * n,
+        )
         return
     # a latent degree is sampled: integrate the sampled (conditional) likelihood over it
     for i in (0, 7):
@@ -190,3 +207,71 @@ def test_saved_fit_rebuilds_its_model(name, options, fake_sampling, tmp_path):
     assert again.data.denominator("h1") == model.data.denominator("h1")
     post = saved["posterior"].to_dataset().isel(draw=slice(0, 2))
     np.testing.assert_allclose(again.pointwise_loglik(post), model.pointwise_loglik(post))
+
+
+_ARVIZ_ONLY = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("bayes_nsum", "pymc", "pytensor"):
+            raise ImportError(f"{name} is not installed here")
+sys.meta_path.insert(0, Block())
+import matplotlib
+matplotlib.use("Agg")
+import arviz as az, xarray as xr
+tree = xr.open_datatree(sys.argv[1], engine="h5netcdf").load()
+loo = az.loo(tree)
+pc = az.plot_ppc_dist(tree, var_names=["y"], backend="matplotlib")
+pc.savefig(sys.argv[2])
+print(f"elpd_loo={float(loo.elpd):.3f} n={loo.n_data_points}")
+"""
+
+
+def test_saved_fit_works_with_arviz_alone(small_spec_path, fake_sampling, tmp_path):
+    """A results folder's posterior.nc, opened in a Python that cannot import bayes_nsum
+    (nor PyMC), gives PSIS-LOO and ArviZ's posterior predictive plot."""
+    import subprocess
+    import sys
+
+    from bayes_nsum.analysis import run_fit
+
+    fake_sampling(seed=5)
+    _, _, out = run_fit(
+        small_spec_path, tmp_path / "res", {"draws": 30, "chains": 2, "progress": False}
+    )
+    png = tmp_path / "ppc.png"
+    run = subprocess.run(
+        [sys.executable, "-c", _ARVIZ_ONLY, str(out / "posterior.nc"), str(png)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "elpd_loo=" in run.stdout and "n=50" in run.stdout
+    assert png.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=IDS)
+def test_weighted_likelihood_is_the_likelihood_of_repeated_respondents(name, options):
+    """With integer weights, the weighted pseudo-likelihood times the mean weight equals the
+    unweighted likelihood of the data with each respondent repeated as often as its weight
+    (every statistic and per-cell term is weighted; nothing else)."""
+    rng = np.random.default_rng(6)
+    n = 9
+    template = build(name, options, np.zeros((n, len(GROUPS))))
+    theta = parameter_draws(template, 2, seed=9)
+    y = template.simulate(theta.isel(draw=[0]), rng)[0]
+    y[1, 2] = np.nan
+    w = np.array([1, 2, 1, 3, 1, 1, 2, 1, 1])
+    area = None if template.data.area is None else list(template.data.area)
+    weighted = build(name, options, y, area, weights=w.astype(float))
+    rep = np.repeat(np.arange(n), w)
+    repeated = build(name, options, y[rep], None if area is None else [area[i] for i in rep])
+    if "alpha_raw" in theta:  # centred effects: keep the mean of the raw effects at zero
+        theta = theta.assign(alpha_raw=xr.zeros_like(theta["alpha_raw"]))
+    th_rep = theta
+    if "respondent" in theta.dims:
+        th_rep = theta.isel(respondent=rep).assign_coords(respondent=np.arange(len(rep)))
+    a = log_likelihood_draws(weighted, theta).values.ravel() * w.mean()
+    b = log_likelihood_draws(repeated, th_rep).values.ravel()
+    np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-6)

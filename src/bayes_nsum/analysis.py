@@ -229,6 +229,10 @@ def build_model(
 ):
     """The Bayesian model a spec describes (not yet fitted).
 
+    A ``[model]`` key the model does not read is an error naming the model; a key read only by
+    the classical baseline (``classical_estimates.csv``) is kept as a note in ``model.notes``
+    (printed by the command line and written to the provenance).
+
     Parameters
     ----------
     prep : Prepared
@@ -242,17 +246,15 @@ def build_model(
         Data replacing the prepared data (e.g. a known group held out as hidden).
     spec_priors : bool
         Use the spec's ``[priors]`` below ``priors`` (default).
-
-    A ``[model]`` key the model does not read is an error naming the model; a key read only by
-    the classical baseline (``classical_estimates.csv``) is kept as a note in
-    ``model.notes`` (printed by the command line and written to the provenance).
     """
     spec = prep.spec
     cfg = spec.model if name is None else spec.model.with_name(name)
     if cfg.is_classical:
+        from .estimators import MODELS
+
         raise SpecError(
             f"{spec.where}: [model] name '{cfg.name}' is a classical estimator, not a Bayesian "
-            "model (degree, barrier, transmission, combined, overdispersed, pooled)"
+            f"model ({', '.join(MODELS)})"
         )
     cls = model_class(cfg.name)
     options, classical_only, unused = cfg.split(cls.options_used)
@@ -260,6 +262,11 @@ def build_model(
         raise SpecError(
             f"{spec.where}: [model] {', '.join(unused)} not used by the {cfg.name} model "
             f"(its options: {', '.join(cls.options_used) or 'none'})"
+        )
+    if "survey_weights" in cfg.given and (ard or prep.ard).weights is None:
+        raise SpecError(
+            f"{spec.where}: [model] survey_weights is set but [data] names no weight column: "
+            "it would change nothing"
         )
     user_priors = spec.section("priors") if spec_priors else {}
     if priors:

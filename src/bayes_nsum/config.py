@@ -89,6 +89,24 @@ MODEL_OPTIONS: dict[str, Option] = {
     "correlated": Option(
         False, "pooled model: correlated respondent-by-group biases with an LKJ prior", _bool
     ),
+    "zero_inflation": Option(
+        False,
+        "pooled model: structural zeros per group (a share zero_prob of respondents cannot "
+        "report the group at all)",
+        _bool,
+    ),
+    "transmission_by_area": Option(
+        False,
+        "pooled model: transmission rates vary by area around each hidden group's tau "
+        "(partial pooling on the logit scale, spread tau_area_sd)",
+        _bool,
+    ),
+    "survey_weights": Option(
+        True,
+        "Bayesian models: use [data] weight as a weighted pseudo-likelihood with the "
+        "Williams-Savitsky design adjustment (default true when the spec names weights)",
+        _bool,
+    ),
     "method": Option(
         "mle", "classical estimator: 'mle' (default) or 'pimle'", _choice("mle", "pimle"), True
     ),

@@ -155,7 +155,8 @@ def fit_model(model, compiled=None, with_prior: bool = True, **overrides: Any):
     else:
         tree = sample(pm_model, settings, timings)
     timings.setdefault("sample_s", time.perf_counter() - t1)
-    derived = model.derive(tree["posterior"].to_dataset())
+    raw, design = model.adjust_posterior(tree["posterior"].to_dataset())
+    derived = model.derive(raw)
     prior_ds = xr.Dataset()
     if with_prior:
         # Prior draws of the free parameters (the likelihood is a Potential, so nothing else).
@@ -189,6 +190,8 @@ def fit_model(model, compiled=None, with_prior: bool = True, **overrides: Any):
             "data_hash": model.data.data_hash(),
         }
     )
+    if design is not None:
+        out.attrs["design_adjustment"] = design
     timings.update({"build_s": t_build, "total_s": time.perf_counter() - t0})
     out.attrs["timings"] = dict(timings)
     return NSUMResult(tree=out, model=model, settings=settings, timings=timings)

@@ -5,13 +5,15 @@
 * ``posterior.nc`` -- the ArviZ DataTree (posterior with derived quantities, sample_stats,
   prior, observed data); provenance in its attrs;
 * ``summary.csv`` -- one row per (area, group, quantity) with posterior median (``estimate``),
-  mean, interval, R-hat and ESS;
+  mean, interval, R-hat and ESS, and for sizes, prevalences and "1 in X" the name of the
+  population the prevalence is relative to (``denominator``, :func:`denominator_label`);
 * ``diagnostics.json`` -- every convergence check with its value, threshold and verdict.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ SUMMARY_COLUMNS = [
     "r_hat",
     "ess_bulk",
     "ess_tail",
+    "denominator",
 ]
 
 #: posterior variable -> (quantity name, dim holding the group names)
@@ -50,6 +53,41 @@ SUMMARY_QUANTITIES = {
     "sigma_area": "group",
 }
 SCALARS = ("mu", "sigma", "gamma", "rho_known", "sigma_alpha", "sigma_beta")
+#: quantities relative to a hidden group's denominator population (``denominator`` column)
+DENOMINATED = ("size", "prevalence", "one_in_x")
+#: ``denominator`` of a hidden group whose spec names none
+FRAME_POPULATION = "frame population"
+
+
+def denominator_label(value: float | str | None) -> str:
+    """The name of a hidden group's denominator population, as ``summary.csv`` writes it.
+
+    Parameters
+    ----------
+    value : number, str or None
+        The group's entry of ``[groups] denominators``: None (absent: the frame population),
+        an area-table column name, or a national number.
+
+    Returns
+    -------
+    str
+        ``"frame population"``; the column name as written (e.g. ``"children"``: name the
+        column by the plural noun the report should use); or ``"denominator 2,600,000"``.
+    """
+    if value is None:
+        return FRAME_POPULATION
+    if isinstance(value, str):
+        return value
+    return f"denominator {float(value):,.0f}"
+
+
+def denominator_labels(
+    denominators: Mapping[str, float | str] | None, hidden: Sequence[str]
+) -> dict[str, str]:
+    """Hidden group -> :func:`denominator_label` of its denominator (``denominators`` as the
+    spec's ``[groups] denominators``; groups it does not list use the frame population)."""
+    dens = dict(denominators or {})
+    return {str(h): denominator_label(dens.get(str(h))) for h in hidden}
 
 
 SAMPLE = ("chain", "draw")
@@ -100,10 +138,31 @@ def _stats(da: xr.DataArray, prob: float, kind: str) -> xr.Dataset:
 
 
 def summarize_posterior(
-    post: xr.Dataset, prob: float = 0.9, kind: str = "eti", area_dim: str = "area"
+    post: xr.Dataset,
+    prob: float = 0.9,
+    kind: str = "eti",
+    area_dim: str = "area",
+    denominators: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Tidy summary table of the quantities an analyst reports (see :data:`SUMMARY_COLUMNS`);
-    one vectorised ArviZ computation per variable."""
+    one vectorised ArviZ computation per variable.
+
+    Parameters
+    ----------
+    post : xarray.Dataset
+        Posterior draws with the derived quantities.
+    prob : float
+        Interval probability.
+    kind : {"eti", "hdi"}
+        Equal-tailed or highest-density interval.
+    area_dim : str
+        Name of the area dim of per-area variables.
+    denominators : mapping, optional
+        Hidden group -> name of its denominator population (:func:`denominator_labels`),
+        written in the ``denominator`` column of the group's size, prevalence and "1 in X"
+        rows (per area too: the area's part of that population). Empty where not given and
+        for parameter rows.
+    """
     parts = []
 
     def add(da: xr.DataArray, gdim: str | None, quantity: str) -> None:
@@ -134,6 +193,11 @@ def summarize_posterior(
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
     out["interval_prob"] = prob
+    labels = dict(denominators or {})
+    out["denominator"] = [
+        labels.get(g, "") if q in DENOMINATED else ""
+        for g, q in zip(out["group"], out["quantity"], strict=True)
+    ]
     return out[SUMMARY_COLUMNS]
 
 
@@ -317,8 +381,31 @@ class NSUMResult:
         return self.tree["posterior"].to_dataset()
 
     def summary(self, prob: float = 0.9, kind: str = "eti") -> pd.DataFrame:
-        """Tidy table of sizes, prevalences, "1 in X" and main parameters."""
-        return summarize_posterior(self.posterior, prob, kind)
+        """Tidy table of sizes, prevalences, "1 in X" and main parameters; each size,
+        prevalence and "1 in X" row names its denominator population (:meth:`denominators`)."""
+        return summarize_posterior(self.posterior, prob, kind, denominators=self.denominators())
+
+    def denominators(self) -> dict[str, str]:
+        """Hidden group -> the name of its denominator population (:func:`denominator_label`).
+
+        Read from the model's data, or for a loaded fit (no model) from the tree's
+        ``constant_data`` (its ``denominators`` attribute, JSON text); empty when neither is
+        there (the ``denominator`` column is then left empty rather than guessed).
+        """
+        data = getattr(self.model, "data", None)
+        if data is not None:
+            return denominator_labels(data.denominators, data.hidden)
+        if "constant_data" not in self.tree.children:
+            return {}
+        const = self.tree["constant_data"].to_dataset()
+        raw = const.attrs.get("denominators") or "{}"
+        try:
+            dens = json.loads(raw) if isinstance(raw, str) else dict(raw)
+        except (TypeError, ValueError):
+            return {}
+        source = const if "hidden" in const.coords else self.posterior
+        hidden = [str(h) for h in source["hidden"].values] if "hidden" in source.coords else []
+        return denominator_labels(dens, hidden or list(dens))
 
     def diagnostics(self, thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
         return compute_diagnostics(self.tree, thresholds)

@@ -16,7 +16,7 @@ true size.
   posterior draw, the rate is drawn from its conditional posterior under Poisson answers and a
   flat prior on the log rate given the re-estimated degrees,
   :math:`\mathrm{Gamma}(\sum_i y_{ik}, \sum_i E[d_i \mid y_{i,-k}])`; this understates the
-  spread when answers are overdispersed. Because the population parameters were fitted with the
+  spread when answers vary more than Poisson counts do. Because the population parameters were fitted with the
   group present, the check is mildly optimistic; use the full refit to report a model's
   accuracy.
 """

@@ -16,8 +16,8 @@ module supplies the two groups it needs:
   ``loglik``, plus any observed variables), evaluated at each posterior draw.
 
 Caveat, stated in every table's ``attrs["note"]``: a uniform prior has a constant log density, so
-power-scaling cannot detect sensitivity to its *bounds*; with the Maltiel et al. priors (all
-uniform except tau) only tau's prior is scaled. Compare prior sets (``bayes-nsum compare-priors``)
+power-scaling cannot detect sensitivity to its *bounds*; with the random-degree models'
+default priors (all uniform except tau) only tau's prior is scaled. Compare prior sets (``bayes-nsum compare-priors``)
 to see the effect of bounds.
 """
 

@@ -1,8 +1,9 @@
 """The ``bayes-nsum`` command line: one module per command, each a thin layer over the workflow.
 
-Exit status: 0 success; 1 some sweep scenarios failed; 2 bad input (one line on stderr, no
-traceback); 3 a fit whose convergence checks failed (results still written and flagged) unless
-``--allow-unconverged``; 130 interrupted.
+Exit status: 0 success; 1 some sweep scenarios failed (before 3); 2 bad input (one line on
+stderr, no traceback; also a sweep factor that no scenario's model uses); 3 a fit, sweep
+scenario or compared fit whose convergence checks failed (results still written and flagged)
+unless ``--allow-unconverged``; 130 interrupted.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What every command shares: exit statuses, table printing, sampler options."""
+"""What every command shares: exit statuses, table and headline printing, sampler options."""
 
 from __future__ import annotations
 
@@ -27,6 +27,23 @@ def print_table(df, columns=None) -> None:
         "display.width", 120, "display.max_rows", 200, "display.float_format", fmt_number
     ):
         print((df[columns] if columns else df).to_string(index=False))
+
+
+def print_headlines(summary, kind: str = "eti") -> None:
+    """One line per hidden group: national size, "1 in X" and prevalence, each naming the
+    group's denominator population (the summary's ``denominator`` column), e.g.
+    ``victims: 46,000 (90% CrI ...); about 1 in 92 children; prevalence 1.08% of children``."""
+    from ..report.page import headline, percent_headline
+
+    nat = summary[summary["area"].fillna("") == ""]
+    for _, row in nat[nat["quantity"] == "size"].iterrows():
+        of_group = nat[nat["group"] == row["group"]]
+        inv = of_group.loc[of_group["quantity"] == "one_in_x", "estimate"]
+        line = f"{row['group']}: {headline(row, float(inv.iloc[0]) if len(inv) else None, kind)}"
+        prev = of_group[of_group["quantity"] == "prevalence"]
+        if len(prev):
+            line += f"; prevalence {percent_headline(prev.iloc[0], kind)}"
+        print(line)
 
 
 def add_sampler_options(p: argparse.ArgumentParser, what: str = "") -> None:

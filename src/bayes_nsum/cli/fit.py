@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from .common import EXIT_UNCONVERGED, add_sampler_options, print_table, sampler_overrides
+from .common import (
+    EXIT_UNCONVERGED,
+    add_sampler_options,
+    print_headlines,
+    print_table,
+    sampler_overrides,
+)
 
 
 def report_convergence(diag: dict, allow_unconverged: bool) -> int:
@@ -36,8 +42,20 @@ def run(args) -> int:
     s = result.summary()
     print_table(
         s[s.quantity.isin(["size", "prevalence", "one_in_x"])],
-        ["area", "group", "quantity", "estimate", "lower", "upper", "r_hat", "ess_bulk"],
+        [
+            "area",
+            "group",
+            "quantity",
+            "denominator",
+            "estimate",
+            "lower",
+            "upper",
+            "r_hat",
+            "ess_bulk",
+        ],
     )
+    print()
+    print_headlines(s)
     print(f"wrote {outdir}")
     return report_convergence(diag, args.allow_unconverged)
 

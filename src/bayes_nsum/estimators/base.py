@@ -74,7 +74,7 @@ class NSUMModel(ABC):
 
     name: ClassVar[str] = "base"
     #: ``[model]`` options (keys of :data:`bayes_nsum.config.MODEL_OPTIONS`) the model reads
-    options_used: ClassVar[tuple[str, ...]] = ()
+    options_used: ClassVar[tuple[str, ...]] = ("survey_weights",)
     #: the model needs respondents' areas and an area table
     requires_areas: ClassVar[bool] = False
     #: parameters ranked by simulation-based calibration
@@ -130,6 +130,7 @@ class NSUMModel(ABC):
             }
         user = parse_priors(priors) if priors else None
         self.priors = merge_priors(defaults, groups, set_layer, user, model_name=self.name)
+        self._check_priors()
         self._model = None
         self._stats: CountStats | None = None
 
@@ -160,6 +161,9 @@ class NSUMModel(ABC):
         if self.data.n == 0:
             raise BayesNsumError("the survey has no respondents")
 
+    def _check_priors(self) -> None:  # noqa: B027 - a hook with nothing to check by default
+        """Refuse merged priors that make an option do nothing (none by default)."""
+
     def known_share_from_rate(self, draws: xr.Dataset, group: str, rate: np.ndarray) -> np.ndarray:
         """True share N_k/N of a known group whose reported rate (share of networks) is
         ``rate`` (S,) at the draws, as if the group were hidden (internal consistency).
@@ -168,12 +172,36 @@ class NSUMModel(ABC):
 
     # -- shared helpers -------------------------------------------------------------------
     @property
+    def weighted(self) -> bool:
+        """Survey weights enter the likelihood (weighted pseudo-likelihood)."""
+        return bool(self.options["survey_weights"]) and self.data.weights is not None
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """Respondents' weights normalised to mean 1 (None when not weighted)."""
+        if not self.weighted:
+            return None
+        w = self.data.weights.to_numpy(float)
+        return w / w.mean()
+
+    @property
     def stats(self) -> CountStats:
         if self._stats is None:
             self._stats = CountStats.from_matrix(
-                self.data.counts[self.data.groups].to_numpy(float), n_known=len(self.data.known)
+                self.answers(), n_known=len(self.data.known), weights=self.weights
             )
         return self._stats
+
+    def weight_latent_prior(self, x, mu, sigma) -> None:
+        """With survey weights, raise each respondent's latent-effect density N(x_i | mu, sigma)
+        to its weight, like its answers (the pseudo-posterior of a model with unit-level
+        random effects; Leon-Novelo and Savitsky 2019). Nothing to do without weights."""
+        if self.weighted:
+            import pymc as pm
+            import pytensor.tensor as pt
+
+            logp = -0.5 * ((x - mu) / sigma) ** 2 - pt.log(sigma)
+            pm.Potential("latent_weight", pt.sum(pt.as_tensor(self.weights - 1) * logp))
 
     @property
     def coords(self) -> dict[str, list]:
@@ -246,6 +274,16 @@ class NSUMModel(ABC):
         """Return the draws with derived quantities added (a new Dataset)."""
         return self._derive(post.copy())
 
+    def adjust_posterior(self, post: xr.Dataset) -> tuple[xr.Dataset, dict[str, Any] | None]:
+        """The raw posterior as the model reports it: with survey weights, the design-adjusted
+        pseudo-posterior (:func:`~bayes_nsum.estimators.design.williams_savitsky`) and a
+        record of the adjustment; otherwise unchanged (and None)."""
+        if not self.weighted:
+            return post, None
+        from .design import williams_savitsky
+
+        return williams_savitsky(self, post)
+
     # -- the generative story, derived from latent() --------------------------------------
     def prior_draws(self, draws: int = 500, seed: int = 0, latent: bool = True) -> xr.Dataset:
         """Draws (chain, draw) of every parameter from the model's own PyMC priors, with the
@@ -299,7 +337,9 @@ class NSUMModel(ABC):
     def data_arrays(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """The model's data containers for another answer matrix of the same shape (a
         compiled model then samples new data: simulation-based calibration)."""
-        return CountStats.from_matrix(y, n_known=len(self.data.known)).data_dict()
+        return CountStats.from_matrix(
+            y, n_known=len(self.data.known), weights=self.weights
+        ).data_dict()
 
     def answers(self) -> np.ndarray:
         """The answer matrix (n, G), NaN where missing."""

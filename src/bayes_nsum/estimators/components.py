@@ -36,7 +36,7 @@ BARRIER_NEWTON_STEPS = 5
 
 @dataclass(frozen=True)
 class CountStats:
-    """Sufficient statistics of an answer matrix (respondent x group), missing cells allowed.
+    r"""Sufficient statistics of an answer matrix (respondent x group), missing cells allowed.
 
     Attributes
     ----------
@@ -52,6 +52,13 @@ class CountStats:
     key_known_sum, key_pattern, key_hidden, key_count : the distinct (sum of known-group
         answers, missingness pattern, hidden-group answers) rows and their counts; the
         shared-dispersion barrier likelihood depends on a respondent only through this key.
+    w : (n,) respondent weights (normalised to mean 1), or None.
+
+    With weights every sum over respondents is weighted (``totals``, ``row_sum`` = each
+    respondent's weighted answer sum, the counts of ``uniq``, ``hist`` and ``key`` rows, and
+    ``const``), so a likelihood written with these statistics is the weighted
+    pseudo-likelihood :math:`\sum_i w_i \log p(y_i \mid \theta)`; per-cell terms multiply
+    by ``w`` (``weighted`` is True).
     """
 
     y: np.ndarray
@@ -73,36 +80,50 @@ class CountStats:
     key_pattern: np.ndarray
     key_hidden: np.ndarray
     key_count: np.ndarray
+    w: np.ndarray | None = None
+
+    @property
+    def weighted(self) -> bool:
+        return self.w is not None
 
     @classmethod
-    def from_matrix(cls, y: np.ndarray, n_known: int | None = None) -> CountStats:
+    def from_matrix(
+        cls, y: np.ndarray, n_known: int | None = None, weights: np.ndarray | None = None
+    ) -> CountStats:
         """Statistics of ``y`` (n x G, NaN = missing); the first ``n_known`` columns are the
-        known groups (default: all of them)."""
+        known groups (default: all of them); ``weights`` (n,) are normalised to mean 1."""
         y = np.asarray(y, dtype=float)
         n_known = y.shape[1] if n_known is None else int(n_known)
+        w = None if weights is None else np.asarray(weights, float) / np.mean(weights)
+        ones = np.ones(len(y)) if w is None else w
         observed = ~np.isnan(y)
         y0 = np.where(observed, y, 0.0)
         patterns, pattern_of = np.unique(observed.astype(np.int8), axis=0, return_inverse=True)
         pattern_of = pattern_of.ravel()
         row_sum = y0.sum(axis=1)
-        pairs = np.stack([row_sum, pattern_of.astype(float)], axis=1)
-        uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+
+        def distinct(rows):  # distinct rows and the (weighted) number of respondents of each
+            u, inv = np.unique(rows, axis=0, return_inverse=True)
+            return u, np.bincount(inv.ravel(), weights=ones, minlength=len(u))
+
+        uniq, counts = distinct(np.stack([row_sum, pattern_of.astype(float)], axis=1))
         hg, hv, hc = [], [], []
         for g in range(y.shape[1]):
-            vals, cnt = np.unique(y0[observed[:, g], g], return_counts=True)
+            ok = observed[:, g]
+            vals, inv = np.unique(y0[ok, g], return_inverse=True)
             hg.extend([g] * len(vals))
             hv.extend(vals)
-            hc.extend(cnt)
+            hc.extend(np.bincount(inv, weights=ones[ok], minlength=len(vals)))
         keys = np.column_stack(
             [y0[:, :n_known].sum(axis=1), pattern_of.astype(float), y0[:, n_known:]]
         )
-        ukeys, kcount = np.unique(keys, axis=0, return_counts=True)
+        ukeys, kcount = distinct(keys)
         return cls(
             y=y0,
             observed=observed,
-            totals=y0.sum(axis=0),
+            totals=ones @ y0,
             n_obs=observed.sum(axis=0).astype(float),
-            row_sum=row_sum,
+            row_sum=ones * row_sum,
             patterns=patterns.astype(float),
             pattern_of=pattern_of,
             uniq_s=uniq[:, 0],
@@ -111,12 +132,13 @@ class CountStats:
             hist_group=np.asarray(hg, dtype=int),
             hist_value=np.asarray(hv, dtype=float),
             hist_count=np.asarray(hc, dtype=float),
-            const=float(gammaln(y0[observed] + 1).sum()),
+            const=float(ones @ np.where(observed, gammaln(y0 + 1), 0.0).sum(axis=1)),
             n_known=n_known,
             key_known_sum=ukeys[:, 0],
             key_pattern=ukeys[:, 1].astype(int),
             key_hidden=ukeys[:, 2:],
             key_count=kcount.astype(float),
+            w=w,
         )
 
     #: fields registered as PyMC data containers (``ard_<field>``) by :meth:`register`
@@ -147,6 +169,8 @@ class CountStats:
             if f == "observed":
                 v = v.astype(float)
             out[f"ard_{f}"] = np.asarray(v)
+        if self.weighted:
+            out["ard_w"] = self.w
         return out
 
     def register(self):
@@ -158,7 +182,7 @@ class CountStats:
         """
         import pymc as pm
 
-        ns = SimpleNamespace()
+        ns = SimpleNamespace(weighted=self.weighted)
         for name, arr in self.data_dict().items():
             setattr(ns, name[4:], pm.Data(name, arr))
         return ns
@@ -290,6 +314,8 @@ def negbin_latent_loglik(stats: CountStats, x, log_rate, shape):
     log_ratio = log_rate - pt.log(shape)
     cell = pt.log1p(pt.exp(x[:, None] + log_ratio[None, :]))
     weight = stats.observed * 1.0 * shape[None, :] + stats.y
+    if stats.weighted:
+        weight = weight * stats.w[:, None]
     return (
         hist
         - stats.const
@@ -422,6 +448,8 @@ def negbin_overdispersed_loglik(stats: CountStats, log_mean, omega):
     y = stats.y
     obs = stats.observed * 1.0
     cell = obs * (pt.gammaln(y + xi) - pt.gammaln(xi) - xi * pt.log(omega)[None, :])
+    if stats.weighted:
+        cell = cell * stats.w[:, None]
     return pt.sum(cell) + pt.dot(stats.totals, pt.log1p(-1 / omega)) - stats.const
 
 

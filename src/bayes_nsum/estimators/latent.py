@@ -61,6 +61,9 @@ class LatentModel:
         Gauss-Hermite nodes (the model's quadrature setting).
     log_degree_shift : (S,) array or None
         Network size is :math:`e^{z - \text{shift}}` (Zheng et al.'s scaling); 0 if None.
+    zero_prob : (S, 1, G) array or None
+        Zero inflation (negbin only): an answer is a structural zero with probability
+        :math:`\theta_k`, otherwise NB2.
     """
 
     family: str
@@ -74,6 +77,7 @@ class LatentModel:
     z_fitted: np.ndarray | None = None
     nodes: int = 32
     log_degree_shift: np.ndarray | None = None
+    zero_prob: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -93,6 +97,7 @@ class LatentModel:
             prior_b=self.prior_b[sl],
             z_fitted=cut(self.z_fitted),
             log_degree_shift=cut(self.log_degree_shift),
+            zero_prob=cut(self.zero_prob),
         )
 
     def rates(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -170,6 +175,8 @@ class LatentModel:
             pois = excess < 1e-10
             nb = negbin_draw(rng, mean, np.where(pois, 1.0, mean / np.where(pois, 1.0, excess)))
             y = np.where(pois, rng.poisson(mean), nb).astype(float)
+        if self.zero_prob is not None:
+            y[rng.random(y.shape) < np.broadcast_to(self.zero_prob, y.shape)] = 0.0
         if topcode:
             for j, grp in enumerate(self.groups):
                 if grp in topcode:
@@ -244,23 +251,32 @@ def _prior_terms(lm: LatentModel, z: np.ndarray):
     return a * np.log(b) - gammaln(a) + a * z - b * ez, a - b * ez, -b * ez
 
 
-def _negbin_cells(z, y, obs, lr, shape, derivs: bool):
-    """z-dependent part of the NB2 answers' log-likelihood summed over groups.
+def _negbin_cells(z, y, obs, lr, shape, derivs: bool, zero_prob=None):
+    r"""z-dependent part of the NB2 answers' log-likelihood summed over groups.
 
-    z: (S, n) or (S, n, Q); y, obs: (n, G); lr, shape: (S, n|1, G).
+    z: (S, n) or (S, n, Q); y, obs: (n, G); lr, shape, zero_prob: (S, n|1, G). With zero
+    inflation an answered zero contributes :math:`\log(\theta + (1-\theta) p_0(z))`.
     """
     if z.ndim == 3:  # add the node axis before the group axis
         y, obs = y[:, None, :], obs[:, None, :]
         lr = lr[:, :, None, :]
         shape = shape[:, :, None, :]
+        zero_prob = None if zero_prob is None else zero_prob[:, :, None, :]
     zz = z[..., None]
     u = zz + lr - np.log(shape)
     f = obs * (y * zz - (shape + y) * np.logaddexp(0.0, u))
-    if not derivs:
-        return f.sum(-1)
     sig = expit(u)
     g = obs * (y - (shape + y) * sig)
     h = -obs * (shape + y) * sig * (1 - sig)
+    if zero_prob is not None:  # f = log p0 on zero cells: mix with the structural zero
+        zc = obs * (y == 0)
+        mixed = np.logaddexp(np.log(zero_prob), np.log1p(-zero_prob) + f)
+        p = np.exp(np.log1p(-zero_prob) + f - mixed)  # P(not structural | zero, z)
+        f = np.where(zc > 0, mixed, f)
+        h = np.where(zc > 0, p * h + p * (1 - p) * g**2, h)
+        g = np.where(zc > 0, p * g, g)
+    if not derivs:
+        return f.sum(-1)
     return f.sum(-1), g.sum(-1), h.sum(-1)
 
 
@@ -351,6 +367,8 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
             obsf[None]
             * (gammaln(y0 + shape) - gammaln(shape) - gammaln(y0 + 1) + y0 * (lr - np.log(shape)))
         ).sum(-1)
+        if lm.zero_prob is not None:  # log(1 - theta) of each positive answer
+            const = const + ((obsf * (y0 > 0))[None] * np.log1p(-lm.zero_prob)).sum(-1)
     else:
         with np.errstate(divide="ignore"):
             const = (obsf[None] * (y0 * np.log1p(-1 / shape) - gammaln(y0 + 1))).sum(-1)
@@ -372,9 +390,10 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
             if not derivs:
                 return f + lp[0]
             return f + lp[0], s_count - rsum * ez + lp[1], -rsum * ez + lp[2]
+        zp = lm.zero_prob
         if not derivs:
-            return _negbin_cells(z, y0, obsf, lr, shape, False) + lp[0]
-        f, g, h = _negbin_cells(z, y0, obsf, lr, shape, True)
+            return _negbin_cells(z, y0, obsf, lr, shape, False, zp) + lp[0]
+        f, g, h = _negbin_cells(z, y0, obsf, lr, shape, True, zp)
         return f + lp[0], g + lp[1], h + lp[2]
 
     # mode of the integrand (safeguarded Newton; log-concave for Poisson and NB2)

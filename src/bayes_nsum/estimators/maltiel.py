@@ -95,6 +95,9 @@ from .latent import LatentModel
 class MaltielModel(NSUMModel):
     """Random-degree NSUM with optional barrier effects and transmission bias.
 
+    The four named models are the subclasses; their switches ``barrier`` and ``transmission``
+    are class attributes.
+
     Parameters
     ----------
     data : ARD
@@ -110,16 +113,19 @@ class MaltielModel(NSUMModel):
         groups.
     barrier_dispersion : {"group", "shared"}
         Barrier models only: one dispersion per group, or one for the known groups.
-
-    The four named models are the subclasses; their switches ``barrier`` and ``transmission``
-    are class attributes.
+    survey_weights : bool
+        Use the survey weights (weighted pseudo-likelihood and design adjustment).
     """
 
     name: ClassVar[str] = "maltiel"
     abstract: ClassVar[bool] = True
     barrier: ClassVar[bool] = False
     transmission: ClassVar[bool] = False
-    options_used: ClassVar[tuple[str, ...]] = ("degree", "recall_calibration")
+    options_used: ClassVar[tuple[str, ...]] = (
+        *NSUMModel.options_used,
+        "degree",
+        "recall_calibration",
+    )
     calibration_targets = ("mu", "sigma", "log_visible", "rho", "rho_known")
     #: SBC needs priors that simulate plausible surveys: the paper's flat prior on the visible
     #: prevalence over (-log N, 0) would simulate surveys where everyone knows the hidden group
@@ -250,9 +256,13 @@ class MaltielModel(NSUMModel):
                 )
                 if kind == "lognormal":
                     x = pm.Normal("log_degree", mu, sigma, dims="respondent")
+                    self.weight_latent_prior(x, mu, sigma)
                 else:
                     x = pm.Flat("log_degree", dims="respondent")
-                    pm.Potential("degree_prior", pt.sum(latent_log_degree_logp(x, mu, sigma, kind)))
+                    logp = latent_log_degree_logp(x, mu, sigma, kind)
+                    if self.weighted:
+                        logp = logp * pt.as_tensor(self.weights)
+                    pm.Potential("degree_prior", pt.sum(logp))
                 pm.Potential("loglik", negbin_latent_loglik(stats, x, log_rate, shape))
             else:
                 pm.Potential("loglik", poisson_collapsed_loglik(stats, log_rate, mu, sigma, kind))

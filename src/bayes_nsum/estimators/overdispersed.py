@@ -78,6 +78,7 @@ class OverdispersedModel(NSUMModel):
             # see; with only a soft N(0, sigma_alpha) pin, or non-centred effects, the example
             # survey mixed badly (R-hat 1.04-1.06, bulk ESS 34-57).
             alpha_raw = pm.Normal("alpha_raw", 0.0, sigma_alpha, dims="respondent")
+            self.weight_latent_prior(alpha_raw, 0.0, sigma_alpha)
             alpha = pm.Deterministic("alpha", alpha_raw - alpha_raw.mean(), dims="respondent")
             beta = pm.Normal("beta", mu_beta, sigma_beta, dims="group")
             inv_omega = create_group_param("inv_omega", self.priors["inv_omega"], "group")

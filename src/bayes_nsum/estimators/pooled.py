@@ -96,7 +96,9 @@ from .components import NEGBIN_NODES
 from .latent import LatentModel
 
 
-def negbin_area_loglik(stats, x, area_of, area_totals, log_rate_area, shape, bias=None):
+def negbin_area_loglik(
+    stats, x, area_of, area_totals, log_rate_area, shape, bias=None, zero_prob=None
+):
     r"""NB2 log-likelihood of all answers given log-degrees and per-area log rates.
 
     Parameters
@@ -115,6 +117,8 @@ def negbin_area_loglik(stats, x, area_of, area_totals, log_rate_area, shape, bia
         NB2 shapes :math:`w_k`.
     bias : (n, G) tensor, optional
         Respondent-by-group log bias added to the log mean.
+    zero_prob : (G,) tensor, optional
+        Share :math:`\theta_k` of structural zeros (zero inflation).
 
     Notes
     -----
@@ -128,6 +132,11 @@ def negbin_area_loglik(stats, x, area_of, area_totals, log_rate_area, shape, bia
     with :math:`c_{kv}` the number of answers equal to v in group k and :math:`Y_{jk}` the
     per-area totals. :math:`A` is formed as a product of n + J x G exponentials, so each cell
     costs one ``log1p`` (and one division in the gradient): this is the bulk of the work.
+
+    Zero inflation: an answered zero has probability :math:`\theta_k + (1-\theta_k)p_0` with
+    :math:`p_0 = (1 + A)^{-w_k}` the NB2 probability of zero, a positive answer
+    :math:`(1-\theta_k)` times its NB2 probability. With survey weights every respondent's
+    terms are multiplied by its normalised weight (the statistics are weighted already).
     """
     g = stats.hist_group
     hist = pt.sum(
@@ -138,12 +147,26 @@ def negbin_area_loglik(stats, x, area_of, area_totals, log_rate_area, shape, bia
     # gather along the last axis of a (G, J) array: cheaper than row gathers in numba
     ratio = pt.exp(log_ratio).T[:, area_of].T  # (n, G)
     a = pt.exp(x)[:, None] * ratio
+    w = stats.w[:, None] if stats.weighted else None
+
+    def wsum(cells, axis=None):  # sum over cells, each respondent's weighted
+        return pt.sum(cells if w is None else w * cells, axis=axis)
+
     linear = pt.dot(stats.row_sum, x) + pt.sum(area_totals * log_ratio)
     if bias is not None:
         a = a * pt.exp(bias)
-        linear = linear + pt.sum(stats.y * bias)
+        linear = linear + wsum(stats.y * bias)
     weight = stats.observed * 1.0 * shape[None, :] + stats.y
-    return hist - stats.const + linear - pt.sum(weight * pt.log1p(a))
+    log1p_a = pt.log1p(a)
+    total = hist - stats.const + linear - wsum(weight * log1p_a)
+    if zero_prob is None:
+        return total
+    log_p0 = -shape[None, :] * log1p_a  # NB2 probability of a zero answer, per cell
+    zero = stats.observed * pt.eq(stats.y, 0)
+    log_t, log_1mt = pt.log(zero_prob), pt.log1p(-zero_prob)
+    mixed = pt.logaddexp(log_t[None, :], log_1mt[None, :] + log_p0) - log_p0
+    positive = wsum(stats.observed - zero, axis=0)
+    return total + wsum(zero * mixed) + pt.dot(positive, log_1mt)
 
 
 class PooledModel(NSUMModel):
@@ -166,7 +189,13 @@ class PooledModel(NSUMModel):
     """
 
     name: ClassVar[str] = "pooled"
-    options_used: ClassVar[tuple[str, ...]] = ("anchor", "correlated")
+    options_used: ClassVar[tuple[str, ...]] = (
+        *NSUMModel.options_used,
+        "anchor",
+        "correlated",
+        "zero_inflation",
+        "transmission_by_area",
+    )
     requires_areas = True
     calibration_targets = ("mu", "sigma", "log_prev_mean", "sigma_area", "nb_shape")
     calibration_priors = {
@@ -197,6 +226,16 @@ class PooledModel(NSUMModel):
         if not d.hidden:
             raise DataError("the pooled model needs at least one hidden group")
 
+    def _check_priors(self) -> None:
+        tau = self.priors["tau"]
+        if self.options["transmission_by_area"] and all(
+            p.is_fixed and p.params["value"] == 1.0 for p in tau.values()
+        ):
+            raise BayesNsumError(
+                "[model] transmission_by_area = true varies tau around [priors.tau], which is "
+                "fixed at 1 (full visibility): give [priors.tau] a prior or a value below 1"
+            )
+
     @property
     def coords(self) -> dict[str, list[str]]:
         return {**super().coords, "area": self.data.areas}
@@ -218,7 +257,9 @@ class PooledModel(NSUMModel):
         """(J, G) sums of answers per area and group (missing answers count 0)."""
         J, G = len(self.data.areas), len(self.data.groups)
         out = np.zeros((J, G))
-        np.add.at(out, self.area_index, self.stats.y if y is None else np.nan_to_num(y))
+        rows = self.stats.y if y is None else np.nan_to_num(y)
+        w = self.weights
+        np.add.at(out, self.area_index, rows if w is None else rows * w[:, None])
         return out
 
     def data_arrays(self, y: np.ndarray) -> dict[str, np.ndarray]:
@@ -241,7 +282,13 @@ class PooledModel(NSUMModel):
             "log_prev_mean": self.pooled_groups,
             "sigma_area": self.pooled_groups,
             "nb_shape": self.data.groups,
+            "tau": list(self.data.hidden),
+            "delta": list(self.data.hidden),
         }
+        if self.options["transmission_by_area"]:
+            groups["tau_area_sd"] = list(self.data.hidden)
+        if self.options["zero_inflation"]:
+            groups["zero_prob"] = self.data.groups
         if self.options["correlated"]:
             groups["bias_sd"] = None
             groups["lkj_eta"] = None
@@ -253,9 +300,14 @@ class PooledModel(NSUMModel):
         ``mu``, ``sigma``: mean and sd of the log-degree (``mu`` fixed at 5.5 with the post-hoc
         anchor, where it is not identified); ``log_prev_mean`` (:math:`m_k`), ``sigma_area``
         (:math:`s_k`): centre and spread across areas of each pooled group's log share of the
-        area population; ``nb_shape`` (:math:`w_k`): NB2 shape per group; with
-        ``correlated``: ``bias_sd`` (sd of every group's bias, the LKJ sd distribution) and
-        ``lkj_eta`` (fixed LKJ concentration).
+        area population; ``nb_shape`` (:math:`w_k`): NB2 shape per group; ``tau``
+        (:math:`\\tau_H`, transmission rate or visibility) and ``delta`` (:math:`\\delta_H`,
+        degree ratio) per hidden group, both fixed at 1 by default (the sizes are then those
+        of the population visible to respondents; give a prior to correct for visibility);
+        with ``transmission_by_area``: ``tau_area_sd`` (spread of the area rates on the logit
+        scale); with ``zero_inflation``: ``zero_prob`` (:math:`\\theta_k`, share of structural
+        zeros per group); with ``correlated``: ``bias_sd`` (sd of every group's bias, the LKJ
+        sd distribution) and ``lkj_eta`` (fixed LKJ concentration).
         """
         posthoc = self.options["anchor"] == "posthoc"
         priors: PriorConfig = {
@@ -264,7 +316,13 @@ class PooledModel(NSUMModel):
             "log_prev_mean": Prior("Normal", {"mu": -5.0, "sigma": 2.5}),
             "sigma_area": Prior("HalfNormal", {"sigma": 0.5}),
             "nb_shape": Prior("LogNormal", {"mu": 0.0, "sigma": 1.5}),
+            "tau": Prior.fixed(1.0),
+            "delta": Prior.fixed(1.0),
         }
+        if self.options["transmission_by_area"]:
+            priors["tau_area_sd"] = Prior("HalfNormal", {"sigma": 0.5})
+        if self.options["zero_inflation"]:
+            priors["zero_prob"] = Prior("Beta", {"alpha": 1.0, "beta": 4.0})
         if self.options["correlated"]:
             priors["bias_sd"] = Prior("HalfNormal", {"sigma": 0.5})
             priors["lkj_eta"] = Prior.fixed(2.0)
@@ -299,10 +357,21 @@ class PooledModel(NSUMModel):
                 log_rate_area = pt.concatenate([pt.as_tensor(known), log_r_pooled], axis=1)
             shape = create_group_param("nb_shape", self.priors["nb_shape"], "group")
             x = pm.Normal("log_degree", mu, sigma, dims="respondent")
+            self.weight_latent_prior(x, mu, sigma)
             bias = self._bias(G) if self.options["correlated"] else None
+            zero = None
+            if self.options["zero_inflation"]:
+                zero = create_group_param("zero_prob", self.priors["zero_prob"], "group")
+            # visibility and degree ratio divide the sizes after sampling (see _derive); they
+            # are created here so that their priors are part of the model and its prior draws
+            create_group_param("tau", self.priors["tau"], "hidden")
+            create_group_param("delta", self.priors["delta"], "hidden")
+            if self.options["transmission_by_area"]:
+                create_group_param("tau_area_sd", self.priors["tau_area_sd"], "hidden")
+                pm.Normal("tau_area_z", 0.0, 1.0, dims=("hidden", "area"))
             pm.Potential(
                 "loglik",
-                negbin_area_loglik(stats, x, idx, totals, log_rate_area, shape, bias),
+                negbin_area_loglik(stats, x, idx, totals, log_rate_area, shape, bias, zero),
             )
         return model
 
@@ -355,6 +424,10 @@ class PooledModel(NSUMModel):
         if "log_degree" in draws and "respondent" in draws["log_degree"].dims:
             z_fit = draws_array(draws, "log_degree", ("respondent",))
         shape = self.param_draws(draws, "nb_shape", "group")
+        zero = None
+        if self.options["zero_inflation"]:
+            zp = self.param_draws(draws, "zero_prob", "group")
+            zero = draws_array(xr.Dataset({"p": zp}), "p", ("group",), self.data.groups)
         return LatentModel(
             family="negbin",
             log_rate=self.log_rate_areas(draws),
@@ -368,6 +441,7 @@ class PooledModel(NSUMModel):
             row_index=self.area_index,
             z_fitted=z_fit,
             nodes=NEGBIN_NODES,
+            zero_prob=None if zero is None else zero[:, None, :],
         )
 
     def known_share_from_rate(self, draws, group, rate):
@@ -424,7 +498,17 @@ class PooledModel(NSUMModel):
         den_nat = xr.DataArray(
             [d.denominator(h) for h in hidden], dims="hidden", coords={"hidden": hidden}
         )
-        size_area = np.exp(log_r_h) * pop
+        tau, delta = (
+            self.param_draws(post, "tau", "hidden"),
+            self.param_draws(post, "delta", "hidden"),
+        )
+        post["tau"], post["delta"] = tau, delta
+        if self.options["transmission_by_area"]:
+            spread = self.param_draws(post, "tau_area_sd", "hidden")
+            logit = np.log(tau) - np.log1p(-tau) + spread * post["tau_area_z"]
+            tau = 1 / (1 + np.exp(-logit))
+            post["tau_area"] = tau.assign_coords(area=d.areas)
+        size_area = np.exp(log_r_h) * pop / (tau * delta)
         post["log_rate_area"] = log_r_h
         post["size_area"] = size_area
         post["prevalence_area"] = size_area / den_area

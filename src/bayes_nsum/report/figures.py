@@ -252,26 +252,42 @@ def internal_consistency_figure(table: pd.DataFrame, title: str | None = None) -
 
 def comparison_figure(table: pd.DataFrame) -> Figure:
     """Each model's ELPD (PSIS-LOO) difference from the best model with the standard error of
-    the difference (the paired SE, much smaller than each model's own SE), best at the top."""
+    the difference (the paired SE, much smaller than each model's own SE), best at the top.
+    Models whose fit failed its convergence checks (``converged`` False) get a hollow marker
+    and "(not converged)" beside their name."""
     t = table.sort_values("rank")
+    ok = (
+        np.array([str(v).lower() not in ("false", "0", "0.0") for v in t["converged"]])
+        if "converged" in t
+        else np.ones(len(t), bool)
+    )
     fig = Figure(figsize=(6.5, 1.3 + 0.45 * len(t)))
     ax = fig.subplots()
     y = np.arange(len(t))[::-1]
-    ax.errorbar(
-        t["elpd_diff"],
-        y,
-        xerr=2 * t["dse"],
-        fmt="o",
-        color=REP_COLOR,
-        capsize=3,
-        label="difference ± 2 SE of the difference",
-    )
+    for good in (True, False):
+        m = ok == good
+        if not m.any():
+            continue
+        ax.errorbar(
+            t["elpd_diff"].to_numpy()[m],
+            y[m],
+            xerr=2 * t["dse"].to_numpy()[m],
+            fmt="o",
+            color=REP_COLOR,
+            mfc=REP_COLOR if good else "white",
+            capsize=3,
+            label="difference ± 2 SE of the difference"
+            + ("" if good else " (hollow: not converged)"),
+        )
     ax.axvline(0, color="k", lw=1)
-    ax.set_yticks(y, t["model"])
+    names = [f"{m}{'' if g else ' (not converged)'}" for m, g in zip(t["model"], ok, strict=True)]
+    ax.set_yticks(y, names)
     ax.set_xlabel("ELPD difference from the best model, PSIS-LOO (log-probability units)")
     ax.set_ylabel("model")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=8, frameon=False)
+    if not ok.all():
+        ax.set_title("Fits that failed their convergence checks: LOO not trustworthy", color="#b00")
     fig.tight_layout()
     return fig
 
@@ -386,29 +402,59 @@ def _log_axis(ax) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def plot_tornado(effects: pd.DataFrame, path: str | Path) -> Path:
+def plot_tornado(effects: pd.DataFrame, path: str | Path, note: str = "") -> Path:
+    """Write :func:`tornado_figure` as a PNG; returns the path."""
+    fig = tornado_figure(effects, note)
+    return atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
+
+
+def tornado_figure(effects: pd.DataFrame, note: str = "") -> Figure:
     """Tornado plot: per hidden group, the range each factor spans relative to the baseline.
 
     Bars run from ``low_ratio`` to ``high_ratio`` on a log axis (1 = the baseline estimate),
-    largest range on top, labelled with the levels at each end.
+    largest range on top, labelled with the levels at each end. The half of a bar whose end
+    comes from a scenario that failed its convergence checks (``low_converged`` or
+    ``high_converged`` False) is hatched and its level marked "(not converged)"; a panel whose
+    baseline scenario did not converge says so in its title. ``note`` is printed above the
+    panels.
     """
     from matplotlib.figure import Figure
 
+    def flags(e: pd.DataFrame, col: str) -> np.ndarray:
+        if col not in e:
+            return np.ones(len(e), bool)
+        return np.array([str(v).lower() not in ("false", "0", "0.0") for v in e[col]])
+
     groups = list(dict.fromkeys(effects["group"]))
     n_f = max(int(effects.groupby("group").size().max()), 1)
-    fig = Figure(figsize=(10, 1.2 + len(groups) * (0.45 * n_f + 0.9)))
+    fig = Figure(figsize=(10, 1.2 + len(groups) * (0.45 * n_f + 0.9) + (0.4 if note else 0)))
     axes = fig.subplots(len(groups), 1, squeeze=False)
     for ax, group in zip(axes[:, 0], groups, strict=True):
         e = effects[effects["group"] == group].iloc[::-1]
         y = np.arange(len(e))
         lo = e["low_ratio"].astype(float).to_numpy()
         hi = e["high_ratio"].astype(float).to_numpy()
-        ax.barh(y, hi - lo, left=lo, color="#4c72b0", alpha=0.8, height=0.6)
+        ok_lo, ok_hi = flags(e, "low_converged"), flags(e, "high_converged")
+        halves = ((lo, np.ones_like(lo), ok_lo), (np.ones_like(hi), hi, ok_hi))
+        for a, b, ok in halves:  # baseline -> low end, baseline -> high end
+            for good in (True, False):
+                m = ok == good
+                ax.barh(
+                    y[m],
+                    (b - a)[m],
+                    left=a[m],
+                    color="#4c72b0" if good else "#c0392b",
+                    alpha=0.8 if good else 0.35,
+                    hatch=None if good else "///",
+                    height=0.6,
+                )
         for yi, (a, b, la, lb) in enumerate(
             zip(lo, hi, e["low_level"], e["high_level"], strict=True)
         ):
-            ax.text(a, yi, f"{str(la)[:24]} ", ha="right", va="center", fontsize=7)
-            ax.text(b, yi, f" {str(lb)[:24]}", ha="left", va="center", fontsize=7)
+            la = f"{str(la)[:24]}{'' if ok_lo[yi] else ' (not converged)'}"
+            lb = f"{str(lb)[:24]}{'' if ok_hi[yi] else ' (not converged)'}"
+            ax.text(a, yi, f"{la} ", ha="right", va="center", fontsize=7)
+            ax.text(b, yi, f" {lb}", ha="left", va="center", fontsize=7)
         ax.axvline(1.0, color="k", lw=0.8)
         ax.set_yticks(y, list(e["factor"]))
         ax.set_xscale("log")
@@ -418,13 +464,15 @@ def plot_tornado(effects: pd.DataFrame, path: str | Path) -> Path:
             ax.set_xlim(finite.min() / 1.8, finite.max() * 1.8)
         _log_axis(ax)
         base = float(e["baseline"].iloc[0])
-        ax.set_title(
-            f"{group}: {e['quantity'].iloc[0]} relative to baseline ({base:,.4g})", fontsize=10
-        )
+        title = f"{group}: {e['quantity'].iloc[0]} relative to baseline ({base:,.4g})"
+        if not flags(e, "baseline_converged").all():
+            title += " - baseline scenario NOT CONVERGED"
+        ax.set_title(title, fontsize=10)
     axes[-1, 0].set_xlabel("estimate / baseline estimate (other factors at baseline)")
+    if note:
+        fig.suptitle(note, fontsize=10, color="#b00")
     fig.tight_layout()
-    out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
-    return out
+    return fig
 
 
 def _label(value) -> str:
@@ -439,10 +487,16 @@ def _label(value) -> str:
 
 
 def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size") -> Path:
+    """Write :func:`prior_sets_figure` as a PNG; returns the path."""
+    fig = prior_sets_figure(table, quantity)
+    return atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
+
+
+def prior_sets_figure(table: pd.DataFrame, quantity: str = "size") -> Figure:
     """Side-by-side estimates and intervals of every prior set, one panel per hidden group.
 
-    Filled markers: converged fits; hollow markers: convergence checks failed; sets whose fit
-    failed are listed in the panel title.
+    Filled markers: converged fits; hollow markers: convergence checks failed (those sets are
+    also listed in the panel title, as are sets whose fit failed).
     """
     import matplotlib
     from matplotlib.figure import Figure
@@ -455,6 +509,8 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size
     ]
     groups = list(dict.fromkeys(t["group"])) or ["(none)"]
     failed = sorted(set(table.loc[table["status"] != "complete", "prior_set"].map(_label)))
+    bad = t["converged"].astype(str).str.lower().isin(["false", "0", "0.0"])
+    unconverged = sorted(set(t.loc[bad, "prior_set"].map(_label)))
     ncol = min(len(groups), 2)
     nrow = -(-len(groups) // ncol)
     fig = Figure(figsize=(6.5 * ncol, nrow * (0.45 * len(sets) + 1.6) + 0.6))
@@ -493,8 +549,9 @@ def plot_comparison(table: pd.DataFrame, path: str | Path, quantity: str = "size
         title = f"{group} ({quantity})"
         if failed:
             title += f"\nfailed: {', '.join(failed)}"
+        if unconverged:
+            title += f"\nnot converged: {', '.join(unconverged)}"
         ax.set_title(title, fontsize=10)
     fig.suptitle("Estimate and interval under each prior set (hollow: not converged)")
     fig.tight_layout()
-    out = atomic_write(Path(path), lambda p: fig.savefig(p, format="png", dpi=110))
-    return out
+    return fig

@@ -18,7 +18,6 @@ import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,8 +34,12 @@ from .page import (
     _problem,
     _read_csv,
     _table,
+    area_table,
+    denominator_words,
     headline,
     percent_headline,
+    prior_text,
+    visibility_text,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -66,22 +69,45 @@ def _diagnostics_section(parts: list[str], diag: dict) -> None:
     )
 
 
-def _estimates_section(parts, summary: pd.DataFrame, kind: str, d: Path) -> None:
+def _denominators(summary: pd.DataFrame, tree) -> dict[str, str]:
+    """Hidden group -> its denominator population: the ``denominator`` column of summary.csv,
+    else (a folder written before it existed) the fit's ``constant_data``."""
+    if "denominator" in summary.columns:
+        rows = summary[(summary["quantity"] == "size") & (summary["area"] == "")]
+        got = {str(g): str(v) for g, v in zip(rows["group"], rows["denominator"], strict=True)}
+        got = {g: v for g, v in got.items() if v and v != "nan"}
+        if got:
+            return got
+    if tree is None or "constant_data" not in tree.children:
+        return {}
+    from ..result import NSUMResult
+
+    return NSUMResult(tree=tree).denominators()
+
+
+def _estimates_section(parts, summary: pd.DataFrame, kind: str, d: Path, prov: dict, tree) -> None:
     nat = summary[summary["area"] == ""]
     sizes = nat[nat["quantity"] == "size"]
+    dens = _denominators(summary, tree)
     for _, r in sizes.iterrows():
         g = r["group"]
         inv = nat[(nat["group"] == g) & (nat["quantity"] == "one_in_x")]
         prev = nat[(nat["group"] == g) & (nat["quantity"] == "prevalence")]
-        text = headline(r, float(inv["estimate"].iloc[0]) if len(inv) else None, kind)
+        inv_x = float(inv["estimate"].iloc[0]) if len(inv) else None
+        text = headline(r, inv_x, kind, denominator=dens.get(g, ""))
         line = f"<p class='headline'><b>{_esc(g)}</b>: {_esc(text)}"
         if len(prev):
-            line += f"; prevalence {_esc(percent_headline(prev.iloc[0], kind))}"
+            prev_text = percent_headline(prev.iloc[0], kind, denominator=dens.get(g, ""))
+            line += f"; prevalence {_esc(prev_text)}"
         parts.append(line + "</p>")
+    priors = (prov.get("model") or {}).get("priors") or {}
+    if visible := visibility_text(priors, list(dict.fromkeys(sizes["group"]))):
+        parts.append(f"<p>{_esc(visible)}</p>")
     parts.append(
         "<p class='note'>Size in people: posterior median with the credible interval, rounded "
         "to the second significant figure of the interval width. Prevalence is relative to "
-        'each group\'s denominator population; "1 in X" is its inverse.</p>'
+        "each group's denominator population (named in the denominator column: the frame "
+        'population unless the spec names one); "1 in X" is its inverse.</p>'
     )
     main = nat[nat["quantity"].isin(["size", "prevalence", "one_in_x"])]
     # the summary.csv columns, less the (empty) area of national rows
@@ -179,20 +205,6 @@ def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> No
         parts.append("<p class='note'>No pre-processing record in this folder.</p>")
 
 
-def _prior_text(p: Any) -> str:
-    if not isinstance(p, Mapping):
-        return str(p)
-    dist = p.get("dist", "?")
-    if dist == "Fixed":
-        return f"fixed at {p.get('value'):g}"
-    inner = ", ".join(
-        f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-        for k, v in p.items()
-        if k != "dist"
-    )
-    return f"{dist}({inner})"
-
-
 def _model_section(parts, prov: dict, tree) -> None:
     cfg = prov.get("model") or {}
     name = cfg.get("model") or (tree.attrs.get("model") if tree is not None else None)
@@ -211,9 +223,9 @@ def _model_section(parts, prov: dict, tree) -> None:
     for param, value in (cfg.get("priors") or {}).items():
         if isinstance(value, Mapping) and "dist" not in value:
             for g, p in value.items():
-                rows.append({"parameter": param, "group": g, "prior": _prior_text(p)})
+                rows.append({"parameter": param, "group": g, "prior": prior_text(p)})
         else:
-            rows.append({"parameter": param, "group": "(all)", "prior": _prior_text(value)})
+            rows.append({"parameter": param, "group": "(all)", "prior": prior_text(value)})
     if rows:
         parts.append("<h3>Priors (every parameter)</h3>")
         parts.append(_table(pd.DataFrame(rows)))
@@ -283,7 +295,7 @@ def _ic_section(parts, d: Path) -> None:
     parts.append(_table(table))
 
 
-def _area_section(parts, summary: pd.DataFrame) -> None:
+def _area_section(parts, summary: pd.DataFrame, dens: Mapping[str, str]) -> None:
     from .figures import area_interval_figure
 
     area_rows = summary[summary["area"] != ""]
@@ -293,15 +305,14 @@ def _area_section(parts, summary: pd.DataFrame) -> None:
         sub = rows[rows["quantity"] == q]
         if sub.empty:
             continue
+        noun, of = denominator_words(dens.get(g, ""))
         parts.append(f"<h3>{_esc(g)}</h3>")
+        if of:
+            parts.append(f"<p class='note'>Prevalence and \"1 in X\" {_esc(of)} in each area.</p>")
         parts.append(_img(area_interval_figure(sub, g, q), f"per-area {q} of {g}"))
         parts.append(f"<details><summary>Per-area table ({len(sub)} areas)</summary>")
-        cols = [
-            c
-            for c in ["area", "quantity", "estimate", "lower", "upper", "r_hat", "ess_bulk"]
-            if c in sub.columns
-        ]
-        parts.append(_table(rows[rows["quantity"].isin(["size", "prevalence"])][cols]))
+        main = rows[rows["quantity"].isin(["size", "prevalence", "one_in_x"])]
+        parts.append(_table(area_table(main, noun)))
         parts.append("</details>")
 
 
@@ -421,7 +432,7 @@ def write_report(results_dir: str | Path) -> Path:
     else:
         page.top.append("<div class='ok'>All convergence checks passed.</div>")
 
-    _estimates_section(page.section("estimates", "Estimates"), summary, kind, d)
+    _estimates_section(page.section("estimates", "Estimates"), summary, kind, d, prov, tree)
 
     parts = page.section("diagnostics", "Convergence diagnostics")
     _diagnostics_section(parts, diag)
@@ -444,7 +455,8 @@ def write_report(results_dir: str | Path) -> Path:
         parts.append("<p class='note'>No posterior draws (posterior.nc) in this folder.</p>")
 
     if (summary["area"] != "").any():
-        _area_section(page.section("areas", "Per-area estimates"), summary)
+        dens = _denominators(summary, tree)
+        _area_section(page.section("areas", "Per-area estimates"), summary, dens)
 
     parts = page.section("ppc", "Posterior predictive checks")
     try:
@@ -534,8 +546,11 @@ def comparison_html(comp) -> str:
         ]
         if c in t.columns
     ]
-    parts.append(_table(t[shown]))
-    parts.append("<p class='note'>Full table, with the output folders: compare.csv.</p>")
+    parts.append(_table(t[shown], lambda r: "" if bool(r.get("converged", True)) else "fail"))
+    parts.append(
+        "<p class='note'>Full table, with the output folders: compare.csv. Rows in red: fits "
+        "that failed their convergence checks (hollow markers in the plot).</p>"
+    )
     parts.append(_img(comparison_figure(t), "model comparison"))
     parts.append(
         "<p class='note'>elpd_loo: expected log predictive density of a new respondent's answers "

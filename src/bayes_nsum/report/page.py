@@ -1,5 +1,6 @@
-"""Building blocks of the HTML pages: rounding of headline numbers, escaped tables, embedded
-figures and the page skeleton (one self-contained file, images embedded as PNG)."""
+"""Building blocks of the HTML pages: rounding of headline numbers, the words that name a
+denominator population and the visibility assumption, escaped tables, embedded figures and the
+page skeleton (one self-contained file, images embedded as PNG)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ..result import DENOMINATED, FRAME_POPULATION
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:auto;
@@ -77,7 +80,36 @@ def _interval_label(prob: float, kind: str = "eti") -> str:
     return f"{prob:.0%} {'HDI' if kind == 'hdi' else 'CrI'}"
 
 
-def headline(row: Mapping[str, Any], one_in_x: float | None = None, kind: str = "eti") -> str:
+def denominator_words(label: Any) -> tuple[str, str]:
+    """The words naming a denominator population (a ``summary.csv`` ``denominator`` cell).
+
+    Returns
+    -------
+    (str, str)
+        What follows "1 in X" and what follows a prevalence: ``("people", "of the frame
+        population")`` for the frame population; ``("of the denominator population
+        (2,600,000)", "of the denominator population (2,600,000)")`` for a national number; for
+        an area-table column its name as a plural noun, underscores as spaces (``children`` ->
+        ``("children", "of children")``); ``("", "")`` when the cell is empty or missing.
+    """
+    if not isinstance(label, str) or not label.strip():
+        return "", ""
+    label = label.strip()
+    if label == FRAME_POPULATION:
+        return "people", f"of the {FRAME_POPULATION}"
+    if label.startswith("denominator "):
+        words = f"of the denominator population ({label.split(' ', 1)[1]})"
+        return words, words
+    noun = label.replace("_", " ")
+    return noun, f"of {noun}"
+
+
+def headline(
+    row: Mapping[str, Any],
+    one_in_x: float | None = None,
+    kind: str = "eti",
+    denominator: str | None = None,
+) -> str:
     """One-line statement of a size: ``"34,000 (90% CrI 28,000 to 40,000); about 1 in 310"``.
 
     Parameters
@@ -89,6 +121,9 @@ def headline(row: Mapping[str, Any], one_in_x: float | None = None, kind: str = 
         Posterior median of "1 in X" (default: ``row["one_in_x"]`` if present).
     kind : {"eti", "hdi"}
         Interval kind, for the label (CrI = equal-tailed credible interval).
+    denominator : str, optional
+        The row's denominator population (default: ``row["denominator"]`` if present), named
+        after "1 in X" (:func:`denominator_words`): "about 1 in 92 children".
 
     Notes
     -----
@@ -106,19 +141,137 @@ def headline(row: Mapping[str, Any], one_in_x: float | None = None, kind: str = 
     if one_in_x is None and "one_in_x" in row:
         one_in_x = row["one_in_x"]
     if one_in_x is not None and np.isfinite(float(one_in_x)):
-        text += f"; about 1 in {significant(float(one_in_x))}"
+        noun = denominator_words(row.get("denominator") if denominator is None else denominator)
+        text += f"; about 1 in {significant(float(one_in_x))}" + (f" {noun[0]}" if noun[0] else "")
     return text
 
 
-def percent_headline(row: Mapping[str, Any], kind: str = "eti") -> str:
-    """A prevalence row as percentages with the same rounding rule as :func:`headline`."""
+def percent_headline(
+    row: Mapping[str, Any], kind: str = "eti", denominator: str | None = None
+) -> str:
+    """A prevalence row as percentages with the same rounding rule as :func:`headline`; the
+    denominator population (``denominator``, default ``row["denominator"]`` if present) is
+    named after the estimate: ``"1.08% of children (90% CrI 0.93% to 1.25%)"``."""
     est, lo, hi = (100 * float(row[k]) for k in ("estimate", "lower", "upper"))
     step = precision_step(lo, hi, est)
     prob = float(row.get("interval_prob", 0.9))
+    of = denominator_words(row.get("denominator") if denominator is None else denominator)[1]
     return (
-        f"{round_to(est, step)}% ({_interval_label(prob, kind)} {round_to(lo, step)}% to "
-        f"{round_to(hi, step)}%)"
+        f"{round_to(est, step)}%{' ' + of if of else ''} ({_interval_label(prob, kind)} "
+        f"{round_to(lo, step)}% to {round_to(hi, step)}%)"
     )
+
+
+def prior_text(p: Any) -> str:
+    """A prior as recorded in the provenance (``{"dist": ..., params}``) in words."""
+    if not isinstance(p, Mapping):
+        return str(p)
+    dist = p.get("dist", "?")
+    if dist == "Fixed":
+        return f"fixed at {p.get('value'):g}"
+    inner = ", ".join(
+        f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+        for k, v in p.items()
+        if k != "dist"
+    )
+    return f"{dist}({inner})"
+
+
+def _per_group(priors: Mapping[str, Any], name: str, hidden: list[str]) -> dict[str, Any]:
+    """Group -> prior of a per-hidden-group parameter (absent groups left out)."""
+    value = priors.get(name)
+    if isinstance(value, Mapping) and "dist" not in value:
+        return {g: value[g] for g in hidden if g in value}
+    return {} if value is None else dict.fromkeys(hidden, value)
+
+
+def _is_one(p: Any) -> bool:
+    return isinstance(p, Mapping) and p.get("dist") == "Fixed" and float(p.get("value", 0)) == 1
+
+
+def visibility_text(priors: Mapping[str, Any], hidden: list[str]) -> str:
+    """What the sizes are, in words: visible counts, or corrected for visibility.
+
+    Parameters
+    ----------
+    priors : mapping
+        The fitted model's priors as recorded in ``provenance.json`` (``model`` -> ``priors``).
+    hidden : list of str
+        The hidden groups.
+
+    Returns
+    -------
+    str
+        For groups whose transmission rate ``tau`` has a prior other than "fixed at 1": the
+        sizes are corrected for visibility with that prior (and for the degree ratio ``delta``
+        where it is not fixed at 1). For the other groups: the sizes are of the population
+        visible to respondents.
+    """
+    tau = {g: p for g, p in _per_group(priors, "tau", hidden).items() if not _is_one(p)}
+    delta = {g: p for g, p in _per_group(priors, "delta", hidden).items() if not _is_one(p)}
+    visible = [g for g in hidden if g not in tau]
+    out = []
+    if tau:
+        which = "; ".join(f"{g}: {prior_text(p)}" for g, p in tau.items())
+        out.append(
+            "Sizes are corrected for visibility: the transmission rate tau (the share of the "
+            "group's members whose membership their contacts know) has the prior "
+            f"{which}. The data do not inform tau, so these sizes inherit that prior."
+        )
+    if visible:
+        out.append(
+            f"Sizes of {', '.join(visible)} are of the population visible to "
+            "respondents (members whom respondents know to be in the group): the fit has no "
+            "transmission (visibility) correction for them (no tau, or tau fixed at 1). If only "
+            "a share tau of members is visible to their contacts, the true sizes are larger by "
+            "a factor 1/tau; give [priors.tau] to correct for it."
+        )
+    if delta:
+        which = "; ".join(f"{g}: {prior_text(p)}" for g, p in delta.items())
+        out.append(
+            "Sizes are corrected for the degree ratio delta (members' networks relative to "
+            f"everyone else's), prior {which}."
+        )
+    return " ".join(out)
+
+
+def area_table(rows: pd.DataFrame, noun: str = "") -> pd.DataFrame:
+    """The per-area table of one hidden group: one row per area with the size and its
+    interval, the prevalence and "1 in X" (posterior medians; ``noun`` names the denominator
+    population after "1 in X", :func:`denominator_words`) and the largest R-hat.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The group's per-area ``summary.csv`` rows (quantities ``size``, ``prevalence``,
+        ``one_in_x``).
+    noun : str
+        Words after "1 in X" (e.g. ``"children"``).
+    """
+    areas = list(dict.fromkeys(rows["area"]))
+    of = {q: rows[rows["quantity"] == q].set_index("area").reindex(areas) for q in DENOMINATED}
+    out = pd.DataFrame(index=pd.Index(areas, name="area"))
+    if of["size"]["estimate"].notna().any():
+        for col, src in (("size", "estimate"), ("size lower", "lower"), ("size upper", "upper")):
+            out[col] = of["size"][src]
+
+    def pct(v: float) -> str:
+        return f"{100 * v:.3g}%" if np.isfinite(v) else "n/a"
+
+    prev = of["prevalence"]
+    if prev["estimate"].notna().any():
+        out["prevalence (interval)"] = [
+            f"{pct(e)} ({pct(lo)} to {pct(hi)})"
+            for e, lo, hi in zip(prev["estimate"], prev["lower"], prev["upper"], strict=True)
+        ]
+    if of["one_in_x"]["estimate"].notna().any():
+        out["1 in X"] = [
+            f"1 in {significant(v)}{' ' + noun if noun else ''}" if np.isfinite(v) else ""
+            for v in of["one_in_x"]["estimate"]
+        ]
+    if "r_hat" in rows:
+        out["max r_hat"] = rows.groupby("area")["r_hat"].max().reindex(areas)
+    return out.reset_index()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,24 @@
-"""Gathering a sweep: the scenario folders of a plan into one table, dataset and tornado plot."""
+"""Gathering a sweep: the scenario folders of a plan into one table, dataset and tornado plot.
+
+**Gathering.** :func:`gather_sweep` reads every scenario folder of the plan and writes
+
+* ``sweep.csv`` -- one row per scenario and summary row: ``scenario``, ``status`` (``complete``,
+  ``failed`` or ``not run``), ``error``, one column per grid key (named by its key), then the
+  ``summary.csv`` columns (:data:`bayes_nsum.result.SUMMARY_COLUMNS` + ``converged``);
+* ``sweep.nc`` -- the same numbers as an xarray Dataset with dims ``scenario``, ``quantity``,
+  ``group`` (and ``area`` for per-area results), the grid keys, ``status`` and ``error`` as
+  coordinates along ``scenario``; attrs ``n_scenarios``, ``n_complete``, ``n_failed``,
+  ``n_not_run`` and ``complete`` (1 only when every scenario of the plan finished);
+* ``failures.json``, ``tornado.csv`` and ``tornado.png``: how far each factor moves each
+  hidden size from the baseline scenario, the other factors at baseline
+  (:func:`factor_effects`).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +31,9 @@ from ..report.figures import plot_tornado
 from ..result import SUMMARY_COLUMNS
 from .plan import (
     FAILED,
-    RESULT_VARS,
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_NOT_RUN,
-    TORNADO_COLUMNS,
     Scenario,
     Sweep,
     _canonical,
@@ -29,6 +41,25 @@ from .plan import (
     _read_json,
     scenario_state,
 )
+
+RESULT_VARS = ["estimate", "mean", "lower", "upper", "r_hat", "ess_bulk", "ess_tail"]
+#: columns of ``tornado.csv`` (:func:`factor_effects`)
+TORNADO_COLUMNS = [
+    "group",
+    "quantity",
+    "factor",
+    "n_levels",
+    "baseline",
+    "low",
+    "high",
+    "low_level",
+    "high_level",
+    "low_ratio",
+    "high_ratio",
+    "baseline_converged",
+    "low_converged",
+    "high_converged",
+]
 
 
 @dataclass
@@ -45,6 +76,12 @@ class SweepResult:
     n_failed: int
     n_skipped: int = 0
     n_run: int = 0
+    #: finished scenarios whose fit failed its convergence checks (``scenario``, ``overrides``)
+    unconverged: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def n_unconverged(self) -> int:
+        return len(self.unconverged)
 
     @property
     def complete(self) -> bool:
@@ -85,6 +122,13 @@ def _text(value: Any) -> str:
     return "" if v is None else str(v)
 
 
+def converged_flags(values: Any) -> np.ndarray:
+    """``converged`` cells as 1.0 (passed), 0.0 (failed its convergence checks) or NaN (no
+    checks: a classical scenario, or not finished), whether read as bools or as text."""
+    truth = {"true": 1.0, "1": 1.0, "1.0": 1.0, "false": 0.0, "0": 0.0, "0.0": 0.0}
+    return np.array([truth.get(str(v).strip().lower(), np.nan) for v in values], dtype=float)
+
+
 def _to_dataset(sweep: Sweep, table: pd.DataFrame, states: dict[str, str]) -> xr.Dataset:
     ids = [s.id for s in sweep.scenarios()]
     done = table[table["status"] == STATUS_COMPLETE].dropna(subset=["quantity"])
@@ -97,14 +141,8 @@ def _to_dataset(sweep: Sweep, table: pd.DataFrame, states: dict[str, str]) -> xr
     else:
         ds = xr.Dataset(coords={"scenario": ids})
     per = table.drop_duplicates("scenario").set_index("scenario").reindex(ids)
-    truth = {True: 1.0, False: 0.0, "True": 1.0, "False": 0.0, "true": 1.0, "false": 0.0}
     conv = table.groupby("scenario")["converged"].first().reindex(ids)
-    ds["converged"] = (
-        "scenario",
-        np.array(
-            [truth.get(v, np.nan) if not isinstance(v, float) else v for v in conv], dtype=float
-        ),
-    )
+    ds["converged"] = ("scenario", converged_flags(conv))
     coords = {
         "status": ("scenario", per["status"].astype(str).to_numpy()),
         "error": ("scenario", per["error"].fillna("").astype(str).to_numpy()),
@@ -126,6 +164,7 @@ def _to_dataset(sweep: Sweep, table: pd.DataFrame, states: dict[str, str]) -> xr
             "n_complete": n_complete,
             "n_failed": n_failed,
             "n_not_run": len(ids) - n_complete - n_failed,
+            "n_unconverged": int((ds["converged"] == 0).sum()),
             "complete": int(n_complete == len(ids)),
             "baseline_scenario": sweep.baseline().id,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -146,8 +185,9 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
     out : path
         The sweep's output folder.
     write : bool
-        Write ``sweep.csv``, ``sweep.nc``, ``failures.json``, ``tornado.csv`` and
-        ``tornado.png`` into ``out``.
+        Write ``sweep.csv``, ``sweep.nc``, ``failures.json``, ``tornado.csv``,
+        ``tornado.png`` and ``sweep.json`` (the plan with the counts of complete, failed and
+        unconverged scenarios) into ``out``.
     """
     out = Path(out)
     rows: list[dict[str, Any]] = []
@@ -169,13 +209,36 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
     effects = factor_effects(table, {k: v[0] for k, v in sweep.grid.items()})
     n_complete = int(dataset.attrs["n_complete"])
     n_failed = int(dataset.attrs["n_failed"])
+    flags = dict(zip(dataset["scenario"].values, dataset["converged"].values, strict=True))
+    unconverged = [
+        {"scenario": s.id, "overrides": s.overrides}
+        for s in sweep.scenarios()
+        if states[s.id] == "complete" and flags[s.id] == 0
+    ]
     if write:
         write_csv(table, out / "sweep.csv")
         atomic_write(out / "sweep.nc", lambda p: dataset.to_netcdf(p, engine="h5netcdf"))
         write_json(failures, out / "failures.json")
+        write_json(
+            {
+                **sweep.describe(),
+                "n_scenarios": len(states),
+                "n_complete": n_complete,
+                "n_failed": n_failed,
+                "n_unconverged": len(unconverged),
+                "unconverged": unconverged,
+            },
+            out / "sweep.json",
+        )
         write_csv(effects, out / "tornado.csv")
         if len(effects):
-            plot_tornado(effects, out / "tornado.png")
+            note = ""
+            if unconverged:
+                note = (
+                    f"{len(unconverged)} of {len(states)} scenarios did not pass their "
+                    "convergence checks: hatched bar ends, marked (not converged)"
+                )
+            plot_tornado(effects, out / "tornado.png", note=note)
     return SweepResult(
         table=table,
         dataset=dataset,
@@ -185,6 +248,7 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
         n_scenarios=len(states),
         n_complete=n_complete,
         n_failed=n_failed,
+        unconverged=unconverged,
     )
 
 
@@ -204,7 +268,10 @@ def factor_effects(
     smallest and largest of these estimates and ``low_level``/``high_level`` the levels giving
     them; ratios are relative to the baseline scenario's estimate (every factor at baseline).
     Factors with fewer than two finished levels in the slice are left out, and so is every
-    group whose baseline scenario did not finish.
+    group whose baseline scenario did not finish. ``baseline_converged``, ``low_converged``
+    and ``high_converged`` are False where that scenario's fit failed its convergence checks
+    (read from the table's ``converged`` column; scenarios without checks, e.g. classical
+    ones, count as True).
 
     Parameters
     ----------
@@ -230,6 +297,9 @@ def factor_effects(
         & (table["area"].fillna("") == "")
     ].copy()
     sel = sel[np.isfinite(pd.to_numeric(sel["estimate"], errors="coerce"))]
+    ok = pd.Series(
+        converged_flags(sel["converged"]) != 0 if "converged" in sel else True, index=sel.index
+    )
     factors = [f for f in baseline_levels if f in sel]
     text = {f: sel[f].map(_text) for f in factors}
     base_text = {f: _text(baseline_levels[f]) for f in factors}
@@ -242,6 +312,7 @@ def factor_effects(
         if not all_base.any():
             continue
         base = float(pd.to_numeric(sel.loc[all_base, "estimate"]).iloc[0])
+        base_ok = bool(ok[all_base].iloc[0])
         for f in factors:
             mask = in_group.copy()
             for other in factors:
@@ -250,6 +321,7 @@ def factor_effects(
             est = pd.to_numeric(sel.loc[mask, "estimate"])
             levels = text[f][mask]
             per_level = est.groupby(levels.to_numpy(), sort=False).first()
+            ok_level = ok[mask].groupby(levels.to_numpy(), sort=False).first()
             if len(per_level) < 2:
                 continue
             lo, hi = per_level.idxmin(), per_level.idxmax()
@@ -266,6 +338,9 @@ def factor_effects(
                     "high_level": hi,
                     "low_ratio": float(per_level[lo]) / base if base else np.nan,
                     "high_ratio": float(per_level[hi]) / base if base else np.nan,
+                    "baseline_converged": base_ok,
+                    "low_converged": bool(ok_level[lo]),
+                    "high_converged": bool(ok_level[hi]),
                 }
             )
     eff = pd.DataFrame(rows, columns=TORNADO_COLUMNS)

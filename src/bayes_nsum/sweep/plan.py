@@ -1,4 +1,4 @@
-"""Scenario sweeps and prior-set comparisons, run through Dask.
+"""The sweep file: its factors, scenarios and checks, and the state of scenario folders.
 
 A **sweep file** (TOML) describes how to vary one analysis spec::
 
@@ -9,7 +9,7 @@ A **sweep file** (TOML) describes how to vary one analysis spec::
     "sampler.draws" = 500
 
     [grid]                             # factors: dotted spec path -> list of values
-    "model.name" = ["killworth", "degree", "combined"]
+    "model.name" = ["transmission", "combined"]
     "preprocess.topcode" = [20, 30, 50]
     "priors.tau.victims" = ["(spec)", 0.4, 0.6, 0.8]
     "preprocess.impute" = ["(spec)", "(unset)"]
@@ -31,34 +31,11 @@ With ``design = "product"`` (default) the scenarios are the Cartesian product of
 with ``"one_at_a_time"`` they are the baseline plus every other level of each factor with the
 other factors at baseline.
 
-**Running.** Each scenario gets an id, a stable hash of its overrides, and its own folder
-``OUT/scenarios/<id>/`` holding ``scenario.json``, the results (``summary.csv`` and, for a
-Bayesian model, ``posterior.nc`` and ``diagnostics.json``), and last of all, written
-atomically, the completion marker ``_COMPLETE.json`` (which also records a hash of the
-scenario's full spec). A re-run skips scenarios whose marker is present and whose spec is
-unchanged; a folder without the marker (an interrupted run) or with a stale spec is run again.
-A scenario that raises is recorded (``_FAILED.json`` with the error and traceback) and does not
-stop the others. Scenarios run on a Dask ``LocalCluster`` (2 worker processes, 1 thread each,
-by default) or on an existing cluster (``scheduler`` address); any object with ``submit(fn,
-*args)`` returning futures with ``result()`` can be passed as ``executor`` (e.g.
-:class:`SyncExecutor` runs everything in-process, for tests and debugging).
-
-**Gathering.** :func:`gather_sweep` reads every scenario folder of the plan and writes
-
-* ``sweep.csv`` -- one row per scenario and summary row: ``scenario``, ``status`` (``complete``,
-  ``failed`` or ``not run``), ``error``, one column per grid key (named by its key), then the
-  ``summary.csv`` columns (:data:`bayes_nsum.result.SUMMARY_COLUMNS` + ``converged``);
-* ``sweep.nc`` -- the same numbers as an xarray Dataset with dims ``scenario``, ``quantity``,
-  ``group`` (and ``area`` for per-area results), the grid keys, ``status`` and ``error`` as
-  coordinates along ``scenario``; attrs ``n_scenarios``, ``n_complete``, ``n_failed``,
-  ``n_not_run`` and ``complete`` (1 only when every scenario of the plan finished);
-* ``failures.json``, ``tornado.csv`` and ``tornado.png``: how far each factor moves each
-  hidden size from the baseline scenario, the other factors at baseline
-  (:func:`factor_effects`).
-
-:func:`compare_priors` runs the same model and data under several prior sets (a sweep over
-``model.prior_set``) and writes one side-by-side table and plot, with power-scaling
-sensitivity and prior predictive checks per set.
+**Every factor must matter.** :func:`load_sweep` checks each scenario as the design expands it:
+a factor used by no scenario's model, or at a non-baseline level in a scenario whose model does
+not use it (that scenario would repeat another), is a :class:`~bayes_nsum.errors.SpecError`
+naming the key and the model; a ``[set]`` key some models do not use is a warning
+(``Sweep.warnings``, in ``sweep.json``). Running: :mod:`.run`; gathering: :mod:`.gather`.
 """
 
 from __future__ import annotations
@@ -68,7 +45,6 @@ import difflib
 import hashlib
 import itertools
 import json
-import logging
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -93,22 +69,6 @@ MARKER = "_COMPLETE.json"
 FAILED = "_FAILED.json"
 SCENARIO_FILE = "scenario.json"
 STATUS_COMPLETE, STATUS_FAILED, STATUS_NOT_RUN = "complete", "failed", "not run"
-RESULT_VARS = ["estimate", "mean", "lower", "upper", "r_hat", "ess_bulk", "ess_tail"]
-TORNADO_COLUMNS = [
-    "group",
-    "quantity",
-    "factor",
-    "n_levels",
-    "baseline",
-    "low",
-    "high",
-    "low_level",
-    "high_level",
-    "low_ratio",
-    "high_ratio",
-]
-
-_log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,18 +148,11 @@ def expand_grid(grid: Mapping[str, list[Any]], design: str = "product") -> list[
         ]
     else:
         base = {k: grid[k][0] for k in keys}
-        combos = [base]
-        for k in keys:
-            for level in grid[k][1:]:
-                combos.append({**base, k: level})
-    seen: set[str] = set()
-    out = []
+        combos = [base] + [{**base, k: level} for k in keys for level in grid[k][1:]]
+    out: dict[str, dict[str, Any]] = {}
     for c in combos:
-        sid = scenario_id(c)
-        if sid not in seen:
-            seen.add(sid)
-            out.append(c)
-    return out
+        out.setdefault(scenario_id(c), c)
+    return list(out.values())
 
 
 def _without(spec: Spec, dotted: str) -> Spec:
@@ -251,6 +204,8 @@ class Sweep:
     description: str = ""
     path: Path | None = None
     known: list[str] = field(default_factory=list)
+    #: ``[set]`` keys that some scenarios' models do not use (:func:`load_sweep`)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def factors(self) -> list[str]:
@@ -290,6 +245,7 @@ class Sweep:
             "spec_path": str(self.base.path) if self.base.path else None,
             "spec_hash": self.base.digest(),
             "scenarios": [{"id": s.id, "overrides": s.overrides} for s in self.scenarios()],
+            "warnings": list(self.warnings),
         }
 
 
@@ -317,77 +273,179 @@ def _check_levels(where: str, key: str, levels: Any) -> list[Any]:
 
 
 def _check_model_keys(where: str, sweep: Sweep) -> None:
-    """Model names and prior sets exist; prior paths name parameters and groups of a model."""
-    from ..analysis import CLASSICAL_MODELS, prepare, prior_search_dirs
+    """Model names and prior sets exist."""
+    from ..analysis import CLASSICAL_MODELS, prior_search_dirs
     from ..estimators import MODELS
     from ..priors import load_prior_set
 
-    names = sweep.grid.get("model.name", [sweep.base_with_fixed.model_name])
-    names = [
-        sweep.base_with_fixed.model_name if n == KEEP else "killworth" if n == UNSET else n
-        for n in names
-    ]
-    for n in names:
+    fixed = sweep.base_with_fixed.model_name
+    for n in sweep.grid.get("model.name", [fixed]):
+        n = fixed if n == KEEP else "killworth" if n == UNSET else n
         if n not in MODELS and n not in CLASSICAL_MODELS:
             key = "model.name" if "model.name" in sweep.grid else "[model] name"
-            raise _grid_error(
-                where,
-                key,
-                f"'{n}' is not a model; use one of "
-                f"{', '.join(list(CLASSICAL_MODELS) + list(MODELS))}",
-            )
+            models = ", ".join(list(CLASSICAL_MODELS) + list(MODELS))
+            raise _grid_error(where, key, f"'{n}' is not a model; use one of {models}")
     for level in sweep.grid.get("model.prior_set", []):
-        if level in (KEEP, UNSET):
-            continue
         try:
-            load_prior_set(level, prior_search_dirs(sweep.base))
+            if level not in (KEEP, UNSET):
+                load_prior_set(level, prior_search_dirs(sweep.base))
         except PriorError as exc:
             raise _grid_error(where, "model.prior_set", str(exc)) from None
-    prior_keys = [k for k in sweep.grid if k.startswith("priors.")]
-    if not prior_keys:
-        return
-    bayes = [n for n in dict.fromkeys(names) if n in MODELS]
-    if not bayes:
-        raise _grid_error(
-            where,
-            prior_keys[0],
-            f"no Bayesian model in this sweep uses priors (models: "
-            f"{', '.join(dict.fromkeys(names))})",
-        )
-    ard = prepare(sweep.base_with_fixed).ard
-    config = sweep.base_with_fixed.model
-    groups_of: dict[str, set[str]] = {}
-    scalar: set[str] = set()
-    for n in bayes:
-        cls = MODELS[n]
-        opts = config.split(cls.options_used)[0]
+
+
+def _present(raw: Mapping[str, Any], dotted: str) -> bool:
+    """Whether a spec (its raw tables) holds a value at a dotted path."""
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+class _Models:
+    """The Bayesian models of a plan's scenarios, each distinct one built once without fitting:
+    their parameters, and why the workflow cannot build one (None when it can)."""
+
+    def __init__(self, plan: Sweep) -> None:
+        self.plan, self._prep, self._cache = plan, None, {}
+
+    def _prepared(self, spec: Spec):
+        from ..analysis import Prepared, prepare
+
+        self._prep = self._prep or prepare(self.plan.base_with_fixed)
+        prep, groups = self._prep, spec.raw["groups"]
+        try:  # the same data with the scenario's groups (e.g. a known group dropped)
+            ard = prep.ard.with_groups(groups.get("known", list(prep.ard.known)), groups["hidden"])
+        except BayesNsumError:
+            return prepare(spec)
+        return Prepared(spec=spec, raw=prep.raw, ard=ard, log=prep.log)
+
+    def _cached(self, key: list, make) -> Any:
+        text = _canonical(key)
+        if text not in self._cache:
+            self._cache[text] = make()
+        return self._cache[text]
+
+    def params(self, spec: Spec) -> dict[str, list[str] | None]:
+        from ..estimators import MODELS
+
+        cls, ard = MODELS[spec.model.name], self._prepared(spec).ard
+        opts = spec.model.split(cls.options_used)[0]
+        key = [cls.name, opts, ard.known, ard.hidden]
+        return self._cached(key, lambda: cls(ard, **opts).param_groups())
+
+    def build_error(self, spec: Spec) -> str | None:
+        from ..analysis import build_model
+
+        def build() -> str | None:
+            try:
+                build_model(self._prepared(spec))
+            except BayesNsumError as exc:
+                return str(exc)
+            return None
+
+        return self._cached([spec.section(k) for k in ("model", "priors", "groups")], build)
+
+
+def _unused(key: str, spec: Spec, params: Mapping | None) -> tuple[str, bool] | None:
+    """Why the model of a scenario with this spec does not use ``key`` (the text follows "not
+    used by the X model: ") and whether its fit would refuse the key; None when the model uses
+    it (or may: keys not checked here)."""
+    from ..config import CLASSICAL_MODELS, MODEL_OPTIONS
+    from ..estimators import MODELS
+
+    section, _, rest = key.partition(".")
+    parts = rest.split(".")
+    opt = MODEL_OPTIONS.get(parts[0]) if section == "model" else None
+    if spec.model.is_classical:
+        if opt is not None and not opt.classical:
+            return "an option of the Bayesian models", False
+        if section == "priors" or key == "model.prior_set":
+            return "the classical estimator has no priors", False
+        if section == "diagnostics" or (section == "sampler" and parts[0] != "seed"):
+            return "the classical estimator does not sample", False
+        return None
+    used = MODELS[spec.model.name].options_used
+    if opt is not None and parts[0] not in used:
+        if opt.classical:
+            return f"read only by the classical estimator {', '.join(CLASSICAL_MODELS)}", False
+        return f"not among its options ({', '.join(used)})", True
+    if section != "priors" or params is None:
+        return None
+    if parts[0] not in params:
+        close = difflib.get_close_matches(parts[0], list(params), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return f"'{parts[0]}' is not a parameter{hint} ({', '.join(sorted(params))})", True
+    groups, one = params[parts[0]], spec.section("priors").get(parts[0])
+    field_of_one = isinstance(one, Mapping) and "dist" in one  # e.g. priors.tau.mean
+    if len(parts) > 1 and groups is not None and parts[1] not in groups and not field_of_one:
+        return f"'{parts[1]}' is not a group of '{parts[0]}' ({', '.join(groups)})", True
+    return None
+
+
+def _check_scenarios(where: str, plan: Sweep) -> list[str]:
+    """Check every factor and ``[set]`` key against the model of every scenario.
+
+    A model uses a key when changing it can change the scenario's result. A factor at a level
+    other than its baseline in a scenario whose model does not use it (that scenario would
+    repeat another), a factor no scenario's model uses, and a key that a scenario's fit would
+    refuse are each a :class:`SpecError` naming the key and the model. Returns one warning per
+    ``[set]`` key that some scenarios' models do not use.
+    """
+    from ..estimators import MODELS
+
+    scenarios, models = plan.scenarios(), _Models(plan)
+    with_priors = any(k.startswith("priors.") for k in (*plan.grid, *plan.fixed))
+    base_level = {k: _canonical(v[0]) for k, v in plan.grid.items()}
+    why_unused: dict[str, str] = {}
+    used: set[str] = set()
+    set_unused: dict[str, dict[str, list[str]]] = {}  # key -> model -> reasons
+    for s in scenarios:
+        spec, label = plan.spec_for(s), s.label()
+        name, bayes, params = spec.model.name, not spec.model.is_classical, None
         try:
-            params = cls(ard, **opts).param_groups()
+            if bayes and (with_priors or spec.section("priors")):
+                params = models.params(spec)
         except BayesNsumError as exc:
-            raise _grid_error(where, "model.name", f"model '{n}': {exc}") from None
-        for param, groups in params.items():
-            if groups is None:
-                scalar.add(param)
-            groups_of.setdefault(param, set()).update(groups or [])
-    for key in prior_keys:
-        parts = key.split(".")
-        param = parts[1]
-        if param not in groups_of:
-            close = difflib.get_close_matches(param, list(groups_of), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise _grid_error(
-                where,
-                key,
-                f"'{param}' is not a parameter of the model(s) {', '.join(bayes)}"
-                f"{hint}; parameters: {', '.join(sorted(groups_of))}",
-            )
-        if len(parts) >= 3 and param not in scalar and parts[2] not in groups_of[param]:
-            raise _grid_error(
-                where,
-                key,
-                f"'{parts[2]}' is not a group of '{param}' (groups: "
-                f"{', '.join(sorted(groups_of[param]))})",
-            )
+            raise SpecError(f"{where}: scenario [{label}]: {exc}") from None
+        for key in plan.grid:
+            if (why := _unused(key, spec, params)) is None:
+                used.add(key)
+                continue
+            why_unused[key] = f"not used by the {name} model: {why[0]}"
+            if why[1] and _present(spec.raw, key):
+                msg = f"{why_unused[key]}; scenario [{label}] cannot be fitted"
+                raise _grid_error(where, key, msg)
+            if _canonical(s.overrides[key]) != base_level[key]:
+                raise _grid_error(
+                    where,
+                    key,
+                    f"{why_unused[key]}, so scenario [{label}] would repeat the result of its "
+                    'baseline level; vary it only where the model uses it (design = "one_at_a_'
+                    'time" varies each factor with the others at baseline)',
+                )
+        for key in plan.fixed:
+            if (why := _unused(key, spec, params)) is None:
+                continue
+            if why[1] and _present(spec.raw, key):
+                raise SpecError(
+                    f"{where}: [set] key '{key}': not used by the {name} model: {why[0]}; "
+                    f"scenario [{label}] cannot be fitted"
+                )
+            set_unused.setdefault(key, {}).setdefault(name, []).append(why[0])
+        unused_options = bayes and spec.model.split(MODELS[name].options_used)[2]
+        if (params is not None or unused_options) and (err := models.build_error(spec)):
+            raise SpecError(f"{where}: scenario [{label}]: {err}")
+    for key in plan.grid:
+        if key not in used:
+            raise _grid_error(where, key, f"no scenario uses it ({why_unused[key]})")
+    return [
+        f"[set] key '{key}' changes nothing in {sum(map(len, by.values()))} of "
+        f"{len(scenarios)} scenarios: not used by the {', '.join(by)} model"
+        f"{'s' if len(by) > 1 else ''} ({'; '.join(dict.fromkeys(sum(by.values(), [])))})"
+        for key, by in set_unused.items()
+    ]
 
 
 def load_sweep(sweep: str | Path | Mapping[str, Any], spec: str | Path | Spec | dict) -> Sweep:
@@ -395,8 +453,9 @@ def load_sweep(sweep: str | Path | Mapping[str, Any], spec: str | Path | Spec | 
 
     Every grid key is applied to the spec once per value, so an unknown section or key, a bad
     token or a value the spec rejects is a :class:`~bayes_nsum.errors.SpecError` naming the grid
-    key. Model names, prior set names, and the parameters and groups of ``priors.*`` keys are
-    checked against the models of the sweep.
+    key. Model names and prior sets must exist, and every factor and ``[set]`` key is checked
+    against the model of every scenario (no fitting; see the module docstring): a factor that
+    would change nothing is an error, an unused ``[set]`` key a warning in ``Sweep.warnings``.
 
     Parameters
     ----------
@@ -498,6 +557,7 @@ def load_sweep(sweep: str | Path | Mapping[str, Any], spec: str | Path | Spec | 
         grid[key] = levels
     plan.grid = grid
     _check_model_keys(where, plan)
+    plan.warnings = _check_scenarios(where, plan)
     return plan
 
 

@@ -123,6 +123,7 @@ def compare_priors(
         },
         base,
     )
+    notes.extend(plan.warnings)
     out = Path(out) if out is not None else base.output_dir() / "compare_priors"
     out.mkdir(parents=True, exist_ok=True)
 

@@ -1,4 +1,19 @@
-"""Running a sweep: one scenario into its folder, on Dask or in-process (see :mod:`.plan`)."""
+"""Running a sweep: one scenario into its folder, on Dask or in-process (see :mod:`.plan`).
+
+**Running.** Each scenario gets an id, a stable hash of its overrides, and its own folder
+``OUT/scenarios/<id>/`` holding ``scenario.json``, the results (``summary.csv`` and, for a
+Bayesian model, ``posterior.nc`` and ``diagnostics.json``), and last of all, written
+atomically, the completion marker ``_COMPLETE.json`` (which also records a hash of the
+scenario's full spec). A re-run skips scenarios whose marker is present and whose spec is
+unchanged; a folder without the marker (an interrupted run) or with a stale spec is run again.
+A scenario that raises is recorded (``_FAILED.json`` with the error and traceback) and does not
+stop the others. Scenarios run on a Dask ``LocalCluster`` (2 worker processes, 1 thread each,
+by default) or on an existing cluster (``scheduler`` address); any object with ``submit(fn,
+*args)`` returning futures with ``result()`` can be passed as ``executor`` (e.g.
+:class:`SyncExecutor` runs everything in-process, for tests and debugging).
+
+Each finished scenario's progress line says whether its fit passed its convergence checks.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +32,7 @@ import pandas as pd
 
 from ..errors import BayesNsumError
 from ..io import write_csv, write_json
-from ..result import SUMMARY_COLUMNS
+from ..result import DENOMINATED, SUMMARY_COLUMNS, denominator_labels
 from ..spec import Spec
 from .gather import SweepResult, gather_sweep
 from .plan import (
@@ -42,8 +57,13 @@ def _reset_folder(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
-def _classical_summary(table: pd.DataFrame) -> pd.DataFrame:
+def _classical_summary(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """Classical estimates in the ``summary.csv`` layout (denominators named, no convergence)."""
     out = table.reindex(columns=SUMMARY_COLUMNS)
+    out["denominator"] = [
+        labels.get(g, "") if q in DENOMINATED else ""
+        for g, q in zip(out["group"], out["quantity"], strict=True)
+    ]
     out["converged"] = np.nan
     return out
 
@@ -64,7 +84,9 @@ def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[
     prep = prepare(spec)
     if spec.model.is_classical:
         prep.log.write(folder)
-        write_csv(_classical_summary(classical_estimates(prep)), folder / "summary.csv")
+        labels = denominator_labels(prep.ard.denominators, prep.ard.hidden)
+        summary = _classical_summary(classical_estimates(prep), labels)
+        write_csv(summary, folder / "summary.csv")
         write_json(provenance(prep, None, command="sweep"), folder / "provenance.json")
         return {"kind": "classical", "converged": None}
     model = build_model(prep)
@@ -109,7 +131,9 @@ def run_scenario(
     Returns
     -------
     dict
-        ``id``, ``status`` (``"complete"`` or ``"failed"``), ``error`` and ``seconds``.
+        ``id``, ``status`` (``"complete"`` or ``"failed"``), ``error``, ``seconds`` and
+        ``converged`` (whether a Bayesian fit passed its convergence checks; None for a
+        classical scenario or a failure).
     """
     folder = Path(folder)
     t0 = time.perf_counter()
@@ -138,6 +162,7 @@ def run_scenario(
             "status": STATUS_FAILED,
             "error": err,
             "seconds": time.perf_counter() - t0,
+            "converged": None,
         }
     seconds = time.perf_counter() - t0
     write_json(
@@ -151,7 +176,13 @@ def run_scenario(
         },
         folder / MARKER,
     )
-    return {"id": scenario, "status": STATUS_COMPLETE, "error": "", "seconds": seconds}
+    return {
+        "id": scenario,
+        "status": STATUS_COMPLETE,
+        "error": "",
+        "seconds": seconds,
+        "converged": info.get("converged"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -322,6 +353,8 @@ def _run_all(executor, todo, runner, options, say) -> None:
         try:
             res = fut.result()
             status, error = res.get("status", STATUS_FAILED), res.get("error", "")
+            if status == STATUS_COMPLETE and res.get("converged") is False:
+                status += ", NOT CONVERGED"
         except Exception as exc:  # noqa: BLE001 - a crashed task is one failed scenario
             status, error = STATUS_FAILED, f"{type(exc).__name__}: {exc}"
             try:
