@@ -23,6 +23,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", required=True)
     p.add_argument("--barrier-dispersion", default=None, choices=["group", "shared"])
+    p.add_argument("--hidden-groups", type=int, default=1)
+    p.add_argument("--n-areas", type=int, default=20, help="areas (models that need areas)")
     a = p.parse_args()
     t0 = time.perf_counter()
     res = run_sbc(
@@ -36,6 +38,8 @@ def main() -> None:
         bins=10,
         seed=a.seed,
         options={"barrier_dispersion": a.barrier_dispersion} if a.barrier_dispersion else None,
+        hidden=tuple(f"hidden_{k + 1}" for k in range(a.hidden_groups)),
+        n_areas=a.n_areas,
     )
     res.settings["wall_s"] = time.perf_counter() - t0
     res.save(a.out)

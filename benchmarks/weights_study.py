@@ -61,13 +61,32 @@ def sample(seed: int, d, r, n_expected: int = 800):
     )
 
 
-def fit(ard, how: str, seed: int) -> dict:
-    from bayes_nsum.estimators import MODELS
+_COMPILED: dict = {}
 
-    model = MODELS["degree"](ard, survey_weights=how != "unweighted")
+
+def fit(ard, how: str, seed: int) -> dict:
+    """Fit one configuration; the model is compiled once per configuration and each survey's
+    data (and weights) swapped in."""
+    from bayes_nsum.estimators import MODELS
+    from bayes_nsum.fit import compile_nutpie
+
+    weighted = how != "unweighted"
+    model = MODELS["degree"](ard, survey_weights=weighted)
     if how == "weighted, no adjustment":
         model.adjust_posterior = lambda post: (post, None)  # the raw pseudo-posterior
-    res = model.fit(draws=1000, tune=1000, chains=2, seed=seed, progress=False)
+    if weighted not in _COMPILED:
+        _COMPILED[weighted] = compile_nutpie(model.model)
+    compiled = _COMPILED[weighted]
+    used = {v.name for v in compiled.shared_var_keys}
+    data = {k: v for k, v in model.data_arrays(model.answers()).items() if k in used}
+    res = model.fit(
+        compiled=compiled.with_data(**data),
+        draws=1000,
+        tune=1000,
+        chains=2,
+        seed=seed,
+        progress=False,
+    )
     s = res.summary(0.9).set_index(["group", "quantity"]).loc[("hidden", "size")]
     diag = res.diagnostics()
     return {

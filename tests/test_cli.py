@@ -57,8 +57,9 @@ def test_bad_data(capsys, small_sim, tmp_path):
     survey.to_csv(tmp_path / "survey.csv", index=False)
     code, _, err = run(capsys, "estimate", tmp_path / "spec.toml", "--out", tmp_path / "o")
     assert code == EXIT_BAD_INPUT
-    assert_one_error_line(err, "survey.csv", "known_02", "negative", str(survey.loc[3, "id"]))
-    assert not (tmp_path / "o" / "estimates.csv").exists()
+    assert_one_error_line(err, "survey.csv", "known_02", "negative", "rows 4")
+    assert str(survey.loc[3, "id"]) not in err  # rows by position, never by respondent id
+    assert not (tmp_path / "o").exists()
 
 
 def test_fit_of_a_classical_model_and_bad_sampler_setting(capsys, tmp_path):
@@ -149,8 +150,11 @@ def test_fit_unconverged_returns_3_and_flag_allows_it(
     assert "CONVERGENCE CHECKS FAILED" in err
     for name in ("posterior.nc", "summary.csv", "diagnostics.json", "provenance.json"):
         assert (tmp_path / "b" / name).is_file()
-    degrees = pd.read_csv(tmp_path / "b" / "degrees.csv")
-    assert len(degrees) == 50 and (degrees["mean"] > 0).all()
+    # respondents' network sizes: a summary only, no respondent-level table by default
+    assert not (tmp_path / "b" / "degrees.csv").exists()
+    assert not (tmp_path / "b" / "restricted").exists()
+    summary = pd.read_csv(tmp_path / "b" / "degrees_summary.csv")
+    assert summary["n_respondents"].tolist() == [50] and (summary["median"] > 0).all()
 
 
 def test_fit_converged_returns_0(capsys, fake_sampling, small_spec_path, tmp_path):

@@ -98,7 +98,9 @@ def error_of(spec: Spec) -> str:
 def test_good_survey_loads(tmp_path):
     ard = load_survey(write_case(tmp_path, weight="w"))
     assert ard.known == ("a", "b") and ard.hidden == ("h",)
-    assert list(ard.counts.index) == ["101", "102", "103", "104", "105", "106"]
+    # respondents are labelled by survey row, never by id; the ids are kept aside
+    assert list(ard.counts.index) == ["1", "2", "3", "4", "5", "6"]
+    assert list(ard.ids) == ["101", "102", "103", "104", "105", "106"]
     assert list(ard.counts.columns) == ["a", "b", "h"]
     np.testing.assert_array_equal(ard.counts["b"].to_numpy(), [3, 2, 4, 5, 0, 1])
     assert ard.known_sizes.to_dict() == KNOWN
@@ -165,29 +167,31 @@ def test_non_numeric_counts_name_column_and_rows(tmp_path):
     df.loc[2, "a"] = "many"
     df.loc[4, "a"] = "?"
     msg = error_of(write_case(tmp_path, survey=df))
-    assert "survey.csv" in msg and "column 'a'" in msg and "non-numeric" in msg
-    assert "103, 105" in msg and "'many'" in msg
+    assert "survey.csv" in msg and "column 'a'" in msg and "text instead of a number" in msg
+    assert "rows 3, 5" in msg and "many" not in msg  # rows by position, no answer quoted
 
 
 def test_non_integer_counts(tmp_path):
     df = survey_frame().astype({"b": float})
     df.loc[1, "b"] = 2.5
     msg = error_of(write_case(tmp_path, survey=df))
-    assert "survey.csv" in msg and "column 'b'" in msg and "non-integer" in msg and "102" in msg
+    assert "survey.csv" in msg and "column 'b'" in msg and "non-integer" in msg
+    assert "rows 2" in msg and "102" not in msg and "2.5" not in msg
 
 
 def test_negative_counts(tmp_path):
     df = survey_frame()
     df.loc[5, "h"] = -1
     msg = error_of(write_case(tmp_path, survey=df))
-    assert "survey.csv" in msg and "column 'h'" in msg and "negative" in msg and "106" in msg
+    assert "survey.csv" in msg and "column 'h'" in msg and "negative" in msg
+    assert "rows 6" in msg and "106" not in msg
 
 
 def test_missing_answers_are_kept_as_nan(tmp_path):
     df = survey_frame().astype({"h": float})
     df.loc[0, "h"] = np.nan
     ard = load_survey(write_case(tmp_path, survey=df))
-    assert np.isnan(ard.counts.loc["101", "h"]) and ard.n == 6
+    assert np.isnan(ard.counts.loc["1", "h"]) and ard.n == 6
 
 
 # -- sizes and groups ------------------------------------------------------------------------
@@ -216,21 +220,22 @@ def test_bad_weights(tmp_path, bad):
     df = survey_frame()
     df.loc[3, "w"] = bad
     msg = error_of(write_case(tmp_path, survey=df, weight="w"))
-    assert "survey.csv" in msg and "weight column 'w'" in msg and "104" in msg
+    assert "survey.csv" in msg and "weight column 'w'" in msg and "rows 4" in msg
+    assert "104" not in msg
 
 
 def test_duplicate_respondent_ids(tmp_path):
     df = survey_frame()
     df.loc[4, "id"] = 102
     msg = error_of(write_case(tmp_path, survey=df))
-    assert "survey.csv" in msg and "duplicate respondent ids" in msg and "'id'" in msg
-    assert "102" in msg and "3, 6" in msg  # CSV lines of the two rows
+    assert "survey.csv" in msg and "not unique" in msg and "'id'" in msg
+    assert "rows 2, 5" in msg and "102" not in msg  # positions of the two rows, not the id
 
 
 def test_missing_strata(tmp_path):
     df = survey_frame().assign(st=["x", "x", None, "y", "y", "y"])
     msg = error_of(write_case(tmp_path, survey=df, strata="st"))
-    assert "strata column 'st'" in msg and "103" in msg
+    assert "strata column 'st'" in msg and "rows 3" in msg
 
 
 def test_area_missing_from_area_table(tmp_path):
@@ -285,9 +290,9 @@ def test_prepare_drops_missing_and_keeps_design_aligned(tmp_path):
     df.loc[1, "h"] = np.nan
     prep = prepare(write_case(tmp_path, survey=df, weight="w"))
     assert prep.raw.n == 6 and prep.ard.n == 5
-    assert "102" not in prep.ard.counts.index
+    assert "2" not in prep.ard.counts.index  # survey row 2 (id 102) dropped
     assert list(prep.ard.weights.index) == list(prep.ard.counts.index)
-    assert prep.ard.weights.loc["103"] == 1.0
+    assert prep.ard.weights.loc["3"] == 1.0 and prep.ard.ids.loc["3"] == "103"
 
 
 # -- readers ---------------------------------------------------------------------------------

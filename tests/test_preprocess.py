@@ -288,10 +288,14 @@ def test_summary_has_zero_rows_and_files_round_trip(survey, tmp_path):
     assert _summary_count(log, "missing_zero", "a") == 1
     assert _summary_count(log, "missing_zero", "b") == 0
 
-    paths = log.write(tmp_path / "out")
+    # by default only the summary (counts per rule and group) is written
+    assert set(log.write(tmp_path / "summary_only")) == {"summary"}
+    assert sorted(p.name for p in (tmp_path / "summary_only").iterdir()) == ["preprocess_log.csv"]
+    # on request, the respondent-level listing goes to the restricted subfolder
+    paths = log.write(tmp_path / "out", respondent_level=True)
     assert paths["summary"].name == "preprocess_log.csv"
-    assert paths["changes"].name == "preprocess_changes.csv"
-    assert not list((tmp_path / "out").glob("*.tmp"))
+    assert paths["changes"] == tmp_path / "out" / "restricted" / "preprocess_changes.csv"
+    assert not list((tmp_path / "out").rglob("*.tmp"))
     back_s = pd.read_csv(paths["summary"], dtype={"group": str}, keep_default_na=False)
     pd.testing.assert_frame_equal(back_s, s)
     back_c = pd.read_csv(paths["changes"], dtype={"group": str, "respondent": str})
@@ -309,7 +313,7 @@ def test_empty_log_frames_and_write(tmp_path):
     log = PreprocessLog()
     assert list(log.to_frame().columns) == ["rule", "group", "respondent", "old", "new", "detail"]
     assert list(log.summary().columns) == ["rule", "group", "n_changed"]
-    paths = log.write(tmp_path)
+    paths = log.write(tmp_path, respondent_level=True)
     assert paths["changes"].read_text().strip() == "rule,group,respondent,old,new,detail"
 
 

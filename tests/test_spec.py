@@ -83,6 +83,13 @@ def test_every_schema_key_is_accepted():
         ("model", "n_boot"): 10,
         ("model", "degree_ratio"): {"victims": 1.5},
         ("model", "transmission"): {"victims": 0.5},
+        ("model", "name"): "degree",
+        ("data", "covariates"): ["c"],
+        ("data", "max_answer"): 100,
+        ("groups", "denominators"): {"victims": "children"},
+        ("output", "report"): True,
+        ("output", "respondent_level"): True,
+        ("output", "min_area_respondents"): 5,
     }
     for section, body in spec_raw.items():
         for key in list(body):

@@ -370,3 +370,38 @@ def test_compare_page_and_figure_flag_unconverged_fits():
     row = next(r for r in page.split("<tr") if "<td>barrier</td>" in r)
     assert row.startswith(" class='fail'")
     assert np.isfinite(table["elpd_loo"]).all()
+
+
+def test_scale_of_harm_visibility_sweep_loads_and_transmission_key_is_refused():
+    """The advisory council's question on the study's own model: a sweep over the victims'
+    visibility loads (and moves the size as 1/tau, see test_pooled.py); the classical
+    ``model.transmission`` key, once accepted and ignored, is refused."""
+    soh = ROOT / "models" / "scale_of_harm_example" / "spec.toml"
+    plan = load_sweep({"grid": {"priors.tau.victims": [0.4, 0.6, 0.8]}}, soh)
+    assert len(plan.scenarios()) == 3
+    with pytest.raises(SpecError, match="model.transmission.*pooled"):
+        load_sweep({"grid": {"model.transmission": [{"victims": 0.4}, {"victims": 0.6}]}}, soh)
+
+
+@pytest.mark.slow
+def test_scale_of_harm_visibility_sweep_moves_size_as_one_over_tau(tmp_path):
+    """The advisory council's question answered on the study's model, end to end: the victims'
+    size moves exactly as 1/tau (tau stays out of the likelihood, so with one seed the draws
+    are shared and only the division differs); the offenders' size does not move."""
+    from bayes_nsum.sweep import run_sweep
+
+    soh = ROOT / "models" / "scale_of_harm_example" / "spec.toml"
+    plan = load_sweep(
+        {
+            "grid": {"priors.tau.victims": [0.4, 0.6, 0.8]},
+            "set": {"sampler.draws": 100, "sampler.tune": 150, "sampler.chains": 2},
+        },
+        soh,
+    )
+    res = run_sweep(plan, tmp_path, executor=SyncExecutor())
+    assert res.n_complete == 3
+    t = res.table[(res.table["quantity"] == "size") & (res.table["area"] == "")]
+    size = {(r["priors.tau.victims"], r["group"]): r["estimate"] for _, r in t.iterrows()}
+    np.testing.assert_allclose(size[(0.4, "victims")] / size[(0.8, "victims")], 2.0, rtol=1e-9)
+    np.testing.assert_allclose(size[(0.6, "victims")] / size[(0.8, "victims")], 4 / 3, rtol=1e-9)
+    np.testing.assert_allclose(size[(0.4, "offenders")], size[(0.8, "offenders")], rtol=1e-9)

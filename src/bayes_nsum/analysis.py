@@ -10,7 +10,19 @@ One path serves every command that fits a model (``fit``, ``sweep``, ``compare``
 * :func:`fit_and_check` -- sample, then the post-fit steps (:data:`POST_FIT_STEPS`: posterior
   predictive replicates, per-respondent log-likelihood, respondents' network sizes,
   power-scaling sensitivity), each failure recorded, never skipped silently;
-* :func:`write_fit` -- every file of a results folder; :func:`run_fit` chains the three.
+* :func:`write_fit` -- every file of a results folder; :func:`save_fit` writes them into a
+  staging folder moved into place at the end (an interrupted or failed write leaves the previous
+  results as they were, and a failed write keeps the posterior where the message says);
+  :func:`run_fit` chains them.
+
+Every command checks its output folder (:func:`bayes_nsum.preflight.check_output`) and the spec
+(:func:`prepare`) before any work; see :mod:`bayes_nsum.preflight` for the list of checks.
+
+Disclosure control: a results folder holds no respondent id and no respondent-level table
+unless the spec sets ``[output] respondent_level = true`` (then ``degrees.csv`` and
+``preprocess_changes.csv`` go to ``restricted/``); per-area rows of areas with fewer than
+``[output] min_area_respondents`` respondents are suppressed (:func:`bayes_nsum.result.
+suppress_small_areas`).
 """
 
 from __future__ import annotations
@@ -27,10 +39,12 @@ import xarray as xr
 
 from . import __version__, classical
 from .config import CLASSICAL_MODELS
-from .data import ARD, load_survey
-from .errors import BayesNsumError, DataError, SpecError
-from .io import write_csv, write_json
+from .data import ARD, check_answers, load_survey
+from .errors import BayesNsumError, DataError, OutputError, SpecError
+from .io import StagedFolder, restricted_dir, write_csv, write_json
+from .preflight import check_output, check_sampler_settings, check_spec, prior_search_dirs
 from .preprocess import PreprocessLog, preprocess
+from .result import suppress_small_areas
 from .spec import Spec, load_spec
 
 __all__ = [
@@ -47,8 +61,26 @@ __all__ = [
     "build_model",
     "fit_and_check",
     "write_fit",
+    "save_fit",
     "run_fit",
+    "check_model",
+    "prior_search_dirs",
+    "FIT_OUTPUTS",
 ]
+
+#: every entry a ``fit`` may write in its results folder (stale ones of an earlier run are
+#: replaced or removed; other entries, e.g. ``internal_consistency.csv``, are left alone)
+FIT_OUTPUTS = tuple(
+    "posterior.nc summary.csv diagnostics.json provenance.json preprocess_log.csv "
+    "preprocess_changes.csv classical_estimates.csv classical_estimates_error.json ppc.csv "
+    "ppc_error.json degrees.csv degrees_summary.csv degrees_error.json "
+    "log_likelihood_error.json sensitivity.csv sensitivity_note.json sensitivity_error.json "
+    "report.html restricted".split()
+)
+ESTIMATE_OUTPUTS = tuple(
+    "estimates.csv provenance.json preprocess_log.csv preprocess_changes.csv restricted".split()
+)
+VALIDATE_OUTPUTS = ("internal_consistency.csv", "internal_consistency.json")
 
 
 @dataclass
@@ -62,8 +94,15 @@ class Prepared:
 
 
 def prepare(spec: Spec | str | Path | dict) -> Prepared:
-    """Load, validate and pre-process the data a spec names."""
-    spec = load_spec(spec)
+    """Check the spec (:func:`bayes_nsum.preflight.check_spec`), then load, validate and
+    pre-process the data it names and refuse implausible answers
+    (:func:`bayes_nsum.data.check_answers`, after top-coding).
+
+    Respondents are labelled by their survey row (``"1"`` = first respondent) throughout, so
+    that no message names a respondent id; the ids stay in ``raw.ids`` for the restricted
+    tables.
+    """
+    spec = check_spec(load_spec(spec))
     raw = load_survey(spec)
     frame = raw.counts.copy()
     if raw.area is not None:
@@ -79,7 +118,28 @@ def prepare(spec: Spec | str | Path | dict) -> Prepared:
     ard = raw.with_counts(counts)
     if ard.n == 0:
         raise DataError(f"{where}: the survey is empty after pre-processing")
+    check_answers(ard, spec.max_answer, where)
     return Prepared(spec=spec, raw=raw, ard=ard, log=log)
+
+
+def check_model(prep: Prepared, prior_set: str | None = None):
+    """Build (never sample) the Bayesian model a spec names, so that its options and priors
+    are checked against the model before any work; None for a classical spec."""
+    if prep.spec.model.is_classical:
+        return None
+    return build_model(prep, prior_set=prior_set)
+
+
+def area_respondents(ard: ARD) -> dict[str, int]:
+    """Number of analysed respondents per area (empty without areas)."""
+    if ard.area is None:
+        return {}
+    return {str(a): int(n) for a, n in ard.area.value_counts().items()}
+
+
+def write_preprocess_log(prep: Prepared, folder: Path) -> dict[str, Path]:
+    """``preprocess_log.csv`` and, with ``[output] respondent_level``, the restricted listing."""
+    return prep.log.write(folder, prep.spec.respondent_level, prep.raw.ids)
 
 
 def versions() -> dict[str, str]:
@@ -137,7 +197,7 @@ def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame
         seed=seed,
     )
     if ard.has_areas:
-        return classical.per_area_estimates(
+        table = classical.per_area_estimates(
             ard.counts,
             ard.area,
             ard.area_table,
@@ -146,6 +206,7 @@ def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame
             known_groups=list(ard.known),
             **common,
         )
+        return suppress_small_areas(table, area_respondents(ard), spec.min_area_respondents)
     dens = {g: v for g, v in ard.denominators.items() if not isinstance(v, str)}
     return classical.estimate_table(
         ard.counts[ard.groups],
@@ -159,18 +220,24 @@ def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame
 
 def run_estimate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, Path]:
     """``bayes-nsum estimate``: classical estimates, pre-processing log and provenance."""
+    spec = load_spec(spec)
+    outdir = check_output(spec.output_dir(out))
     prep = prepare(spec)
+    check_model(prep)
     table = classical_estimates(prep)
-    outdir = prep.spec.output_dir(out)
-    write_csv(table, outdir / "estimates.csv")
-    prep.log.write(outdir)
-    write_json(provenance(prep, None, command="estimate"), outdir / "provenance.json")
+    with StagedFolder(outdir, ESTIMATE_OUTPUTS) as stage:
+        write_csv(table, stage.path / "estimates.csv")
+        write_preprocess_log(prep, stage.path)
+        write_json(provenance(prep, None, command="estimate"), stage.path / "provenance.json")
     return table, outdir
 
 
 def run_validate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, dict, Path]:
     """``bayes-nsum validate``: classical internal consistency (each known group held out)."""
+    spec = load_spec(spec)
+    outdir = check_output(spec.output_dir(out))
     prep = prepare(spec)
+    check_model(prep)
     ard = prep.ard
     opts = _classical_options(prep.spec)
     table = classical.internal_consistency(
@@ -181,12 +248,12 @@ def run_validate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, dic
         method=opts["method"],
     )
     summary = classical.summarize_internal_consistency(table)
-    outdir = prep.spec.output_dir(out)
-    write_csv(table, outdir / "internal_consistency.csv")
-    write_json(
-        {"summary": summary, **provenance(prep, None, command="validate")},
-        outdir / "internal_consistency.json",
-    )
+    with StagedFolder(outdir, VALIDATE_OUTPUTS) as stage:
+        write_csv(table, stage.path / "internal_consistency.csv")
+        write_json(
+            {"summary": summary, **provenance(prep, None, command="validate")},
+            stage.path / "internal_consistency.json",
+        )
     return table, summary, outdir
 
 
@@ -207,16 +274,6 @@ def model_class(name: str):
             f"{', '.join(list(MODELS) + list(CLASSICAL_MODELS))}"
         )
     return MODELS[name]
-
-
-def prior_search_dirs(spec: Spec) -> list[Path]:
-    """Where named prior sets are looked up: next to the spec (``priors/``) and above it."""
-    dirs = []
-    base = spec.base_dir
-    for d in (base / "priors", base.parent / "priors", base / "models" / "priors"):
-        if d.is_dir():
-            dirs.append(d)
-    return dirs
 
 
 def build_model(
@@ -363,14 +420,21 @@ def write_fit(
     command: str = "fit",
     report: bool = True,
     baseline: bool = True,
+    label: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write a results folder; returns the diagnostics.
 
-    Files: posterior.nc, summary.csv, diagnostics.json, provenance.json, the pre-processing
-    logs, classical_estimates.csv (the baseline beside every Bayesian result), the post-fit
-    tables (ppc.csv, degrees.csv, sensitivity.csv; ``<step>_error.json`` where a step failed)
-    and report.html. ``baseline=False`` leaves out the classical baseline.
+    Files: posterior.nc, summary.csv, diagnostics.json, provenance.json, preprocess_log.csv,
+    classical_estimates.csv (the baseline beside every Bayesian result), the post-fit tables
+    (ppc.csv, sensitivity.csv, degrees_summary.csv; ``<step>_error.json`` where a step failed)
+    and report.html. ``baseline=False`` leaves out the classical baseline. Per-area rows of
+    areas with too few respondents are suppressed. Respondent-level tables (degrees.csv,
+    preprocess_changes.csv, with survey rows and ids) are written to ``restricted/`` only with
+    ``[output] respondent_level = true``. ``label`` is the folder's name in the report (when
+    ``outdir`` is a staging folder).
     """
+    from .checks.degrees import degree_summary
+
     result, spec = fit.result, prep.spec
     model = result.model
     prov = provenance(
@@ -385,10 +449,18 @@ def write_fit(
     result.provenance = {"provenance": prov}
     result.tree.attrs["provenance"] = prov
     outdir.mkdir(parents=True, exist_ok=True)
-    result.save(outdir, spec.interval_prob, spec.interval_kind, spec.diagnostics)
+    data = getattr(model, "data", prep.ard)
+    result.save(
+        outdir,
+        spec.interval_prob,
+        spec.interval_kind,
+        spec.diagnostics,
+        area_respondents=area_respondents(data),
+        min_area_respondents=spec.min_area_respondents,
+    )
     diag = result.diagnostics(spec.diagnostics)
     write_json(prov, outdir / "provenance.json")
-    prep.log.write(outdir)
+    write_preprocess_log(prep, outdir)
     try:
         if baseline:
             write_csv(classical_estimates(prep), outdir / "classical_estimates.csv")
@@ -397,6 +469,15 @@ def write_fit(
         # say so in a file beside the results rather than skipping it silently
         write_json({"error": str(exc)}, outdir / "classical_estimates_error.json")
     for key, table in fit.tables.items():
+        if key == "degrees":
+            write_csv(degree_summary(table), outdir / "degrees_summary.csv")
+            if spec.respondent_level:
+                listing = table.copy()
+                listing.insert(1, "row", data.counts.index.to_numpy())
+                if data.ids is not None:
+                    listing.insert(2, "id", data.ids.to_numpy())
+                write_csv(listing, restricted_dir(outdir) / _TABLE_FILES[key])
+            continue
         write_csv(table, outdir / _TABLE_FILES[key])
         if key == "sensitivity":
             write_json({"note": table.attrs.get("note", "")}, outdir / "sensitivity_note.json")
@@ -405,8 +486,62 @@ def write_fit(
     if report:
         from .report import write_report
 
-        write_report(outdir)
+        write_report(outdir, label=label)
     return diag
+
+
+def save_fit(
+    fit: Fit, prep: Prepared, outdir: Path, command: str = "fit", report: bool = True
+) -> dict[str, Any]:
+    """:func:`write_fit` into a staging folder that replaces ``outdir``'s entries at the end.
+
+    Ctrl-C or an error while writing leaves ``outdir`` as it was. A failed write never loses
+    the posterior: it is kept (in the staging folder, else in the system's temporary folder)
+    and the error names the file; an operating-system error (disk full, permissions) is an
+    :class:`~bayes_nsum.errors.OutputError`.
+    """
+    stage = StagedFolder(outdir, FIT_OUTPUTS)
+    try:
+        with stage:
+            try:
+                return write_fit(fit, prep, stage.path, command, report, label=outdir)
+            except Exception as exc:  # noqa: BLE001 - keep the posterior, then re-raise
+                kept = _keep_posterior(fit, stage)
+                where = f"the posterior is kept in {kept}" if kept else "no copy could be saved"
+                if isinstance(exc, OSError):
+                    why = exc.strerror or str(exc)
+                    raise OutputError(
+                        f"writing the results folder {outdir} failed ({why}); {where}"
+                    ) from None
+                exc.add_note(f"bayes_nsum: writing {outdir} failed; {where}")
+                raise
+    except OSError as exc:  # moving the finished folder into place failed
+        kept = next((p for p in (stage.path, outdir) if (p / "posterior.nc").is_file()), None)
+        where = f"the posterior is in {kept / 'posterior.nc'}" if kept else "no copy is left"
+        raise OutputError(
+            f"moving the results into {outdir} failed ({exc.strerror or exc}); {where}"
+        ) from None
+
+
+def _keep_posterior(fit: Fit, stage: StagedFolder) -> Path | None:
+    """Where the posterior of a fit whose results could not be written is kept: the staging
+    folder's ``posterior.nc`` when it was written, else a new copy in the staging folder or in
+    the system's temporary folder."""
+    import tempfile
+
+    done = stage.path / "posterior.nc"
+    if done.is_file():
+        stage.keep = True
+        return done
+    for folder in (stage.path, None):
+        try:
+            folder = folder or Path(tempfile.mkdtemp(prefix="bayes_nsum-posterior-"))
+            path = fit.result.save_posterior(folder / "posterior.nc")
+        except Exception:  # noqa: BLE001 - try the next place
+            continue
+        stage.keep = stage.keep or folder == stage.path
+        return path
+    return None
 
 
 def run_fit(
@@ -420,12 +555,16 @@ def run_fit(
 ):
     """``bayes-nsum fit``: fit the spec's Bayesian model and write its results folder.
 
-    Returns ``(result, diagnostics, outdir)``; see :func:`write_fit` for the files.
+    Everything is checked before sampling: the output folder, the spec, the data, the model
+    and the sampler settings with their overrides. Returns ``(result, diagnostics, outdir)``;
+    see :func:`write_fit` for the files and :func:`save_fit` for how they are written.
     """
+    spec = load_spec(spec)
+    outdir = check_output(spec.output_dir(out))
     prep = prepare(spec)
     model = build_model(prep, prior_set=prior_set)
     settings = {**prep.spec.sampler, **{k: v for k, v in (sampler or {}).items() if v is not None}}
-    outdir = prep.spec.output_dir(out)
+    check_sampler_settings(settings)
     fit = fit_and_check(
         model,
         settings,
@@ -434,7 +573,7 @@ def run_fit(
         prob=prep.spec.interval_prob,
     )
     want_report = prep.spec.section("output").get("report", True) if report is None else report
-    diag = write_fit(fit, prep, outdir, command=command, report=bool(want_report))
+    diag = save_fit(fit, prep, outdir, command=command, report=bool(want_report))
     return fit.result, diag, outdir
 
 

@@ -93,8 +93,9 @@ def compare_specs(
     echo : callable, optional
         Called with progress messages.
     """
-    from .analysis import prepare, run_fit
+    from .analysis import check_model, prepare, run_fit
     from .estimators.base import NSUMModel
+    from .preflight import check_output
     from .spec import load_spec
 
     if ic not in ("quick", "bayes", "none"):
@@ -127,10 +128,14 @@ def compare_specs(
     converged: dict[str, bool] = {}
     reused: dict[str, bool] = {}
     notes: list[str] = []
-    preps = {}
+    # every folder, spec, data set and model is checked before the first fit
+    for d in outdirs.values():
+        check_output(d)
+    preps = {lab: prepare(spec) for lab, spec in zip(labels, specs, strict=True)}
+    for prep in preps.values():
+        check_model(prep)
     for lab, spec in zip(labels, specs, strict=True):
-        prep = prepare(spec)
-        preps[lab] = prep
+        prep = preps[lab]
         d = outdirs[lab]
         tree = None
         if reuse and (d / "posterior.nc").is_file():

@@ -9,6 +9,8 @@ model reads, the keys meant for the classical baseline, and keys nobody reads (a
 
 from __future__ import annotations
 
+import difflib
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,18 @@ from .errors import SpecError
 DEFAULT_MODEL = "killworth"
 #: classical estimators (everything else is a Bayesian model of :mod:`bayes_nsum.estimators`)
 CLASSICAL_MODELS = ("killworth",)
+#: every model name a spec may give (``tests/test_hardening.py`` checks it against
+#: ``bayes_nsum.estimators.MODELS``; listed here so that a spec is checked without importing
+#: PyMC)
+MODEL_NAMES = (
+    *CLASSICAL_MODELS,
+    "degree",
+    "barrier",
+    "transmission",
+    "combined",
+    "overdispersed",
+    "pooled",
+)
 
 
 def _choice(*values: str) -> Callable[[Any], str | None]:
@@ -48,7 +62,7 @@ def _rate_table(upper_open: bool) -> Callable[[Any], str | None]:
             return "must be a table: hidden group -> number"
         for g, x in v.items():
             num = isinstance(x, numbers.Real) and not isinstance(x, bool)
-            if not num or not x == x or x <= 0 or (not upper_open and x > 1):
+            if not num or not math.isfinite(x) or x <= 0 or (not upper_open and x > 1):
                 want = "> 0" if upper_open else "in (0, 1]"
                 return f"value of '{g}' must be a number {want}"
         return None
@@ -162,6 +176,13 @@ class ModelConfig:
         name = section.pop("name", DEFAULT_MODEL)
         if (msg := _text(name)) is not None:
             raise SpecError(f"{where}: [model] name {msg}, got {name!r}")
+        if name not in MODEL_NAMES:
+            close = difflib.get_close_matches(name, MODEL_NAMES, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise SpecError(
+                f"{where}: [model] name '{name}' is not a model{hint}; use one of "
+                f"{', '.join(MODEL_NAMES)}"
+            )
         prior_set = section.pop("prior_set", None)
         if prior_set is not None and (msg := _text(prior_set)) is not None:
             raise SpecError(f"{where}: [model] prior_set {msg}, got {prior_set!r}")

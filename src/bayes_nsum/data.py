@@ -2,7 +2,13 @@
 
 :func:`load_survey` reads the files a spec names, checks them and returns an :class:`ARD` (before
 pre-processing). Every check raises :class:`~bayes_nsum.errors.DataError` with one line naming
-the file, the column and the rows at fault.
+the file, the column and the rows at fault. Rows are named by position (row 1 is the first
+respondent), never by respondent id, and no message quotes an answer.
+
+Answer columns must hold counts: numbers (integers >= 0, empty for a missing answer); a column of
+true/false values, dates, times or text is refused, naming the column. :func:`check_answers`
+(run after pre-processing, so that top-coding can cap them) refuses implausible answers: above
+``[data] max_answer`` (default 10,000) or, for a known group, larger than the group itself.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ class ARD:
     Attributes
     ----------
     counts : DataFrame
-        Index ``respondent`` (str ids); one float column per group (known groups then hidden);
-        NaN marks a missing answer (only where pre-processing left it for the model).
+        Index ``respondent``: the survey row number as text (``"1"`` is the first respondent),
+        never the respondent id, so that every message downstream names rows by position; one
+        float column per group (known groups then hidden); NaN marks a missing answer (only
+        where pre-processing left it for the model).
     known, hidden : tuple of str
         Group names. Known groups have sizes; hidden groups are estimated.
     known_sizes : Series
@@ -47,6 +55,9 @@ class ARD:
         Respondent covariates.
     source : str
         Where the survey came from (for messages and provenance).
+    ids : Series or None
+        Respondent ids (text) indexed like ``counts``, from the survey's id column; used only
+        for the restricted respondent-level tables (``[output] respondent_level``).
     """
 
     counts: pd.DataFrame
@@ -62,6 +73,7 @@ class ARD:
     denominators: dict = field(default_factory=dict)
     covariates: pd.DataFrame | None = None
     source: str = "survey"
+    ids: pd.Series | None = None
 
     # -- basic facts --------------------------------------------------------------------
     @property
@@ -124,6 +136,7 @@ class ARD:
             cluster=sub(self.cluster),
             area=sub(self.area),
             covariates=sub(self.covariates),
+            ids=sub(self.ids),
         )
 
     def with_groups(self, known: list[str] | None = None, hidden: list[str] | None = None) -> ARD:
@@ -252,31 +265,84 @@ def _labels(s: pd.Series) -> pd.Series:
     return s.astype(str)
 
 
+def _numbers(raw: pd.Series, where: str, what: str) -> np.ndarray:
+    """A column of numbers as floats (NaN = empty); refuses true/false values, dates, times and
+    text, naming the column and the rows (never the values)."""
+    dtype = raw.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise DataError(f"{where}: {what} holds true/false values, not numbers")
+    if (
+        pd.api.types.is_datetime64_any_dtype(dtype)
+        or pd.api.types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, pd.PeriodDtype)
+    ):
+        raise DataError(f"{where}: {what} holds dates or times, not numbers")
+    if isinstance(dtype, pd.CategoricalDtype):
+        raw = raw.astype(object)
+    if raw.dtype == object:
+        kinds = {type(v) for v in raw.dropna().to_numpy()}
+        if any(issubclass(k, (bool, np.bool_)) for k in kinds):
+            raise DataError(f"{where}: {what} holds true/false values, not numbers")
+        if any(issubclass(k, (pd.Timestamp, np.datetime64, pd.Timedelta)) for k in kinds) or any(
+            k.__module__ == "datetime" for k in kinds
+        ):
+            raise DataError(f"{where}: {what} holds dates or times, not numbers")
+    if pd.api.types.is_complex_dtype(raw.dtype):
+        raise DataError(f"{where}: {what} holds complex numbers")
+    num = pd.to_numeric(raw, errors="coerce")
+    bad = np.flatnonzero(num.isna().to_numpy() & raw.notna().to_numpy())
+    if len(bad):
+        raise DataError(
+            f"{where}: {what} has text instead of a number in rows {format_rows(bad + 1)}"
+        )
+    return num.to_numpy(dtype=float, na_value=np.nan)
+
+
 def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataFrame:
+    """Answer columns as floats (NaN = missing); ``df`` is indexed by row position."""
     out = {}
     for g in groups:
         if g not in df.columns:
             raise DataError(f"{where}: no column for group '{g}'")
-        raw = df[g]
-        num = pd.to_numeric(raw, errors="coerce")
-        bad = raw.index[num.isna() & raw.notna()]
-        if len(bad):
-            raise DataError(
-                f"{where}: column '{g}' has non-numeric answers in rows {format_rows(bad)}"
-                f" (e.g. {raw.loc[bad[0]]!r})"
-            )
-        num = num.astype(float)
-        nonint = num.index[num.notna() & (np.abs(num - np.round(num)) > 1e-9)]
-        if len(nonint):
-            raise DataError(
-                f"{where}: column '{g}' has non-integer counts in rows {format_rows(nonint)}"
-                f" (e.g. {num.loc[nonint[0]]})"
-            )
-        neg = num.index[num < 0]
-        if len(neg):
-            raise DataError(f"{where}: column '{g}' has negative counts in rows {format_rows(neg)}")
-        out[g] = num
+        x = _numbers(df[g], where, f"column '{g}'")
+        seen = ~np.isnan(x)
+        checks = (
+            (seen & ~np.isfinite(x), "infinite answers"),
+            (np.isfinite(x) & (np.abs(x - np.round(x)) > 1e-9), "non-integer counts"),
+            (seen & (x < 0), "negative counts"),
+        )
+        for mask, what in checks:
+            if mask.any():
+                rows = np.flatnonzero(mask) + 1
+                raise DataError(f"{where}: column '{g}' has {what} in rows {format_rows(rows)}")
+        out[g] = x
     return pd.DataFrame(out, index=df.index)
+
+
+def check_answers(ard: ARD, max_answer: float, where: str = "survey") -> None:
+    """Refuse implausible answers (run after pre-processing, so top-coding can cap them).
+
+    An answer is implausible above ``max_answer`` (``[data] max_answer``, default 10,000: far
+    above any personal network), above the known group's size for a known group, or above the
+    frame population. The message names the column and the rows, never the values.
+    """
+    sizes = ard.known_sizes
+    for g in ard.groups:
+        x = ard.counts[g].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            ceiling = f"above the ceiling of {max_answer:,.0f} (raise [data] max_answer if real)"
+            tests = [(x > max_answer, ceiling)]
+            if g in ard.known:
+                size = float(sizes[g])
+                tests.append((x > size, f"larger than the known group itself ({size:,.0f} people)"))
+            tests.append((x > ard.total_population, "larger than the frame population"))
+        for mask, why in tests:
+            if mask.any():
+                rows = ard.counts.index[mask]
+                raise DataError(
+                    f"{where}: column '{g}' has answers {why} in rows {format_rows(rows)}; "
+                    "correct them, or cap them with [preprocess] topcode"
+                )
 
 
 def _read_known_sizes(spec: Spec, data: dict) -> pd.Series:
@@ -288,6 +354,7 @@ def _read_known_sizes(spec: Spec, data: dict) -> pd.Series:
         if c not in ks.columns:
             raise DataError(f"known_sizes file {path}: column '{c}' not found")
     sizes = pd.to_numeric(ks[scol], errors="coerce")
+    sizes = sizes.where(np.isfinite(sizes.astype(float)))
     if sizes.isna().any():
         rows = ks.index[sizes.isna()] + 2
         raise DataError(f"known_sizes file {path}: non-numeric size in lines {format_rows(rows)}")
@@ -311,10 +378,11 @@ def _read_area_table(spec: Spec, data: dict) -> pd.DataFrame:
         raise DataError(f"area_table file {path}: area listed twice: {format_rows(dup)}")
     at = at.set_index("area")
     pop = pd.to_numeric(at["population"], errors="coerce")
-    bad = at.index[~(pop > 0)]
+    bad = at.index[~((pop > 0) & np.isfinite(pop))]
     if len(bad):
         raise DataError(
-            f"area_table file {path}: population must be > 0 in areas {format_rows(bad)}"
+            f"area_table file {path}: population must be a finite number > 0 in areas "
+            f"{format_rows(bad)}"
         )
     at["population"] = pop.astype(float)
     return at
@@ -333,21 +401,26 @@ def load_survey(spec: Spec) -> ARD:
     if len(df) == 0:
         raise DataError(f"{where}: the survey has no rows")
 
-    # respondent ids
+    # Rows are labelled by position ("1" = first respondent; line 2 of a CSV file): every
+    # message names rows this way, never by respondent id.
+    df = df.reset_index(drop=True)
+    df.index = pd.Index(pd.RangeIndex(1, len(df) + 1).astype(str), name="respondent")
     id_col = data.get("id", "id" if "id" in df.columns else None)
+    ids = None
     if id_col is not None:
-        ids = _labels(_column(df, id_col, where, "id"))
-        dup = ids[ids.duplicated(keep=False)]
-        if len(dup):
+        col = _column(df, id_col, where, "id")
+        if col.isna().any():
             raise DataError(
-                f"{where}: duplicate respondent ids in column '{id_col}': "
-                f"{format_rows(sorted(set(dup)))} (rows {format_rows((dup.index + 2).tolist())})"
+                f"{where}: respondent id column '{id_col}' is empty in rows "
+                f"{format_rows(col.index[col.isna()])}"
             )
-    else:
-        ids = pd.Series([str(i + 1) for i in range(len(df))], index=df.index)
-    df = df.copy()
-    # row labels for messages: the CSV line number is index + 2; we use the respondent id.
-    df.index = pd.Index(ids.to_numpy(), name="respondent")
+        ids = _labels(col).rename("id")
+        dup = ids.duplicated(keep=False)
+        if dup.any():
+            raise DataError(
+                f"{where}: respondent ids in column '{id_col}' are not unique: rows "
+                f"{format_rows(ids.index[dup])} repeat an id"
+            )
 
     # sizes
     area_table = _read_area_table(spec, data) if "area_table" in data else None
@@ -376,7 +449,7 @@ def load_survey(spec: Spec) -> ARD:
         for k in known:
             if k in area_table.columns:
                 col = pd.to_numeric(area_table[k], errors="coerce")
-                bad = area_table.index[~(col >= 0)]
+                bad = area_table.index[~((col >= 0) & np.isfinite(col))]
                 if len(bad):
                     raise DataError(
                         f"area_table: column '{k}' needs sizes >= 0; bad in areas {format_rows(bad)}"
@@ -432,27 +505,27 @@ def load_survey(spec: Spec) -> ARD:
 
     weights = design("weight")
     if weights is not None:
-        w = pd.to_numeric(weights, errors="coerce")
-        bad = w.index[~(w > 0)]
-        if len(bad):
+        w = _numbers(weights, where, f"weight column '{data['weight']}'")
+        bad = ~(np.isfinite(w) & (w > 0))
+        if bad.any():
             raise DataError(
-                f"{where}: weight column '{data['weight']}' is missing or <= 0 for respondents "
-                f"{format_rows(bad)}"
+                f"{where}: weight column '{data['weight']}' is missing, infinite or <= 0 in rows "
+                f"{format_rows(weights.index[bad])}"
             )
-        weights = w.astype(float).rename("weight")
+        weights = pd.Series(w, index=weights.index, name="weight")
     strata = design("strata")
     cluster = design("cluster")
     for name, s in (("strata", strata), ("cluster", cluster)):
         if s is not None and s.isna().any():
             raise DataError(
-                f"{where}: {name} column '{data[name]}' is missing for respondents "
+                f"{where}: {name} column '{data[name]}' is missing in rows "
                 f"{format_rows(s.index[s.isna()])}"
             )
     area = design("area")
     if area is not None:
         if area.isna().any():
             raise DataError(
-                f"{where}: area column '{data['area']}' is missing for respondents "
+                f"{where}: area column '{data['area']}' is missing in rows "
                 f"{format_rows(area.index[area.isna()])}"
             )
         area = _labels(area).rename("area")
@@ -512,6 +585,7 @@ def load_survey(spec: Spec) -> ARD:
         denominators=denominators,
         covariates=covariates,
         source=str(survey_path),
+        ids=ids,
     )
 
 

@@ -8,12 +8,20 @@ Backends:
   optional ``jax`` extra (``pip install bayes_nsum[jax]``).
 
 Every backend is seeded; the same model, data, settings and seed give identical draws.
+
+Ctrl-C during sampling always stops the command (:func:`noticed_interrupt`): a backend that
+catches the interrupt and returns the draws so far (nutpie does) is overruled, so that an
+interrupted fit never goes on to write results.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import xarray as xr
@@ -36,6 +44,33 @@ def sampler_settings(**overrides: Any) -> dict[str, Any]:
         if int(out[key]) < 1:
             raise BayesNsumError(f"sampler setting {key} must be >= 1")
     return out
+
+
+@contextlib.contextmanager
+def noticed_interrupt() -> Iterator[None]:
+    """Raise KeyboardInterrupt after the block if Ctrl-C (SIGINT) arrived during it, even when
+    code inside swallowed the interrupt. The interrupt is still delivered at once (the previous
+    handler runs). Does nothing outside the main thread (e.g. in a Dask worker)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        got.append(signum)
+        if callable(previous):
+            previous(signum, frame)
+        else:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if got:
+        raise KeyboardInterrupt
 
 
 def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = None):
@@ -150,10 +185,11 @@ def fit_model(model, compiled=None, with_prior: bool = True, **overrides: Any):
     t_build = time.perf_counter() - t0
     timings: dict[str, float] = {}
     t1 = time.perf_counter()
-    if compiled is not None:
-        tree = sample_compiled(compiled, settings)
-    else:
-        tree = sample(pm_model, settings, timings)
+    with noticed_interrupt():
+        if compiled is not None:
+            tree = sample_compiled(compiled, settings)
+        else:
+            tree = sample(pm_model, settings, timings)
     timings.setdefault("sample_s", time.perf_counter() - t1)
     raw, design = model.adjust_posterior(tree["posterior"].to_dataset())
     derived = model.derive(raw)

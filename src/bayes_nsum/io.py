@@ -1,18 +1,34 @@
-"""Reading survey files and writing results atomically."""
+"""Reading survey files; writing results atomically, file by file and folder by folder.
+
+* :func:`read_table` reads CSV, Parquet, Stata and SPSS files (duplicated column names refused);
+* :func:`check_output_dir` refuses an output folder that cannot be created or written, before
+  any work starts, and creates nothing;
+* :class:`StagedFolder` builds a results folder in a temporary folder and moves it into place at
+  the end, so that an interrupted or failed command leaves the previous results as they were;
+* :func:`atomic_write` and the ``write_*`` helpers write one file through a temporary file.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import errno
 import hashlib
 import json
 import os
+import shutil
+import signal
+import stat
 import tempfile
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, OutputError
 
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".dta": "stata", ".sav": "spss"}
 
@@ -36,19 +52,191 @@ def read_table(path: str | Path, what: str = "file") -> pd.DataFrame:
         )
     try:
         if kind == "csv":
-            return pd.read_csv(path)
-        if kind == "parquet":
-            return pd.read_parquet(path)
-        if kind == "stata":
-            return pd.read_stata(path, convert_categoricals=False)
-        import pyreadstat
+            header = _csv_header(path)
+            df = pd.read_csv(path)
+        else:
+            if kind == "parquet":
+                df = pd.read_parquet(path)
+            elif kind == "stata":
+                df = pd.read_stata(path, convert_categoricals=False)
+            else:
+                import pyreadstat
 
-        df, _meta = pyreadstat.read_sav(str(path))
-        return df
+                df, _meta = pyreadstat.read_sav(str(path))
+            header = [str(c) for c in df.columns]
     except DataError:
         raise
     except Exception as exc:  # noqa: BLE001 - any reader failure becomes one clear line
-        raise DataError(f"{what} file {path}: could not be read as {kind}: {exc}") from None
+        text = " ".join(str(exc).split())[:200]
+        raise DataError(f"{what} file {path}: could not be read as {kind}: {text}") from None
+    twice = [c for c, k in Counter(header).items() if k > 1 and c.strip()]
+    if twice:
+        raise DataError(
+            f"{what} file {path}: column name(s) {', '.join(repr(c) for c in twice[:5])} appear "
+            "more than once; give every column its own name"
+        )
+    return df
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file as written (pandas renames a repeated name ``a.1``)."""
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:
+        return next(csv.reader(fh), [])
+
+
+# ---------------------------------------------------------------------------------------------
+# output folders
+# ---------------------------------------------------------------------------------------------
+
+
+def _fail(what: str, path: Path, why: str) -> OutputError:
+    return OutputError(f"{what} {path}: {why}; choose another folder (--out or [output] dir)")
+
+
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Refuse an output folder that cannot be created or written; create nothing.
+
+    Checked: no file, broken symbolic link or symbolic-link loop in the way; the folder itself
+    (when it exists) or else its nearest existing parent is a writable folder (tried with an
+    unnamed temporary file, which leaves no trace).
+
+    Returns
+    -------
+    Path
+        The folder as an absolute path.
+
+    Raises
+    ------
+    OutputError
+        One line naming the folder and why it cannot be written.
+    """
+    given = Path(path)
+    target = Path(os.path.abspath(given))
+    probe = target
+    while True:
+        try:
+            st = os.stat(probe)
+        except FileNotFoundError:
+            if os.path.lexists(probe):
+                raise _fail(what, given, f"{probe} is a broken symbolic link") from None
+            if probe.parent == probe:
+                raise _fail(what, given, "no existing parent folder") from None
+            probe = probe.parent
+            continue
+        except NotADirectoryError:
+            in_way = next((p for p in [*reversed(target.parents), target] if p.is_file()), probe)
+            raise _fail(what, given, f"{in_way} is a file, not a folder") from None
+        except OSError as exc:
+            why = "a symbolic link loop" if exc.errno == errno.ELOOP else exc.strerror
+            raise _fail(what, given, f"cannot be reached ({why})") from None
+        break
+    if not stat.S_ISDIR(st.st_mode):
+        raise _fail(what, given, f"{probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _fail(what, given, f"{probe} is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise _fail(what, given, f"cannot write in {probe} ({exc.strerror})") from None
+    return target
+
+
+@contextlib.contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) for the duration of a short critical step (moving a finished
+    results folder into place), then raise it. Does nothing outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+    if got:
+        raise KeyboardInterrupt
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class StagedFolder:
+    """Build a results folder beside (or inside) its target and move it into place at the end.
+
+    Used as a context manager: files are written into :attr:`path`; on a normal exit the
+    entries move into ``target`` (a new folder is renamed into place in one step; in an
+    existing folder every entry the command owns is replaced and other entries, e.g. another
+    command's results or subfolders, are left alone). On an exception, Ctrl-C included, the
+    staging folder is removed (unless :attr:`keep` was set) and ``target`` is untouched.
+
+    Parameters
+    ----------
+    target : path
+        The results folder.
+    owns : collection of str
+        Names of entries the command writes: in an existing ``target`` these are removed
+        (stale files of an earlier run, e.g. a ``restricted/`` folder that this run does not
+        write) and replaced by the new entries.
+    """
+
+    def __init__(self, target: str | Path, owns: Collection[str] = ()) -> None:
+        self.target = Path(target)
+        self.owns = set(owns)
+        self.path: Path | None = None
+        #: keep the staging folder on failure (e.g. it holds a posterior that must not be lost)
+        self.keep = False
+
+    def __enter__(self) -> StagedFolder:
+        t = self.target
+        if t.is_dir():
+            self.path = Path(tempfile.mkdtemp(prefix=".partial-", dir=t))
+        else:
+            t.parent.mkdir(parents=True, exist_ok=True)
+            self.path = Path(tempfile.mkdtemp(prefix=f".{t.name}.partial-", dir=t.parent))
+        os.chmod(self.path, 0o777 & ~_umask())
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            with deferred_interrupt():
+                self._commit()  # on failure the staging folder stays, for the caller to name
+        elif not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _commit(self) -> None:
+        t, stage = self.target, self.path
+        if not os.path.lexists(t):
+            os.rename(stage, t)
+            return
+        new = {e.name for e in stage.iterdir()}
+        trash = Path(tempfile.mkdtemp(prefix=".replaced-", dir=t))
+        for entry in list(t.iterdir()):
+            if entry.name in new or entry.name in self.owns:
+                if entry != stage and entry != trash:
+                    os.rename(entry, trash / entry.name)
+        for name in new:
+            os.rename(stage / name, t / name)
+        stage.rmdir()
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def restricted_dir(folder: str | Path) -> Path:
+    """The ``restricted/`` subfolder of a results folder (respondent-level tables), created
+    readable by its owner only."""
+    path = Path(folder) / RESTRICTED
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+#: subfolder of a results folder for respondent-level tables (only with
+#: ``[output] respondent_level = true``)
+RESTRICTED = "restricted"
 
 
 def file_hash(path: str | Path) -> str:

@@ -19,7 +19,6 @@ Spec syntax::
 from __future__ import annotations
 
 import copy
-import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PriorError
+from .errors import BayesNsumError, PriorError
 
 
 def _positive(fam: str, p: dict, *keys: str) -> None:
@@ -267,6 +266,118 @@ def _beta_from_range(lower: float, upper: float, prob: float) -> dict[str, float
 
 
 # ---------------------------------------------------------------------------------------------
+# where each parameter lives
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Support:
+    """The values a model parameter can take: ``lower``/``upper`` with open or closed ends.
+    ``strict=False``: only fixed values are checked (the model copes with a prior that strays
+    outside, e.g. a Normal prior on a log-share)."""
+
+    lower: float = -np.inf
+    upper: float = np.inf
+    lower_open: bool = True
+    upper_open: bool = True
+    strict: bool = True
+
+    def contains(self, x: float) -> bool:
+        above = x > self.lower if self.lower_open else x >= self.lower
+        below = x < self.upper if self.upper_open else x <= self.upper
+        return bool(above and below)
+
+    def describe(self) -> str:
+        if np.isinf(self.lower) and np.isinf(self.upper):
+            return "any real number"
+        if np.isinf(self.upper):
+            return f"{'>' if self.lower_open else '>='} {self.lower:g}"
+        if np.isinf(self.lower):
+            return f"{'<' if self.upper_open else '<='} {self.upper:g}"
+        left, right = "(" if self.lower_open else "[", ")" if self.upper_open else "]"
+        return f"in {left}{self.lower:g}, {self.upper:g}{right}"
+
+
+_REAL = Support()
+_POSITIVE = Support(0.0)
+_SHARE = Support(0.0, 1.0, True, False)  # (0, 1]: 1 means no loss (e.g. tau = 1)
+_OPEN_UNIT = Support(0.0, 1.0)
+
+#: every parameter of every model and the values it can take: a prior or fixed value outside
+#: them is refused (``tests/test_hardening.py`` checks that every model's parameters are here)
+PARAMETERS: dict[str, Support] = {
+    "mu": _REAL,
+    "sigma": _POSITIVE,
+    "log_visible": Support(-np.inf, 0.0, True, False, strict=False),
+    "delta": _POSITIVE,  # degree ratio
+    "tau": _SHARE,  # transmission rate
+    "rho": _OPEN_UNIT,
+    "rho_known": _OPEN_UNIT,
+    "gamma": _REAL,
+    "sigma_alpha": _POSITIVE,
+    "mu_beta": _REAL,
+    "sigma_beta": _POSITIVE,
+    "inv_omega": _SHARE,
+    "log_prev_mean": _REAL,
+    "sigma_area": _POSITIVE,
+    "nb_shape": _POSITIVE,
+    "tau_area_sd": _POSITIVE,
+    "zero_prob": _SHARE,  # zero-inflation share
+    "bias_sd": _POSITIVE,
+    "lkj_eta": _POSITIVE,
+}
+
+#: the support of each family's distribution (closed ends; ``Uniform`` and ``Fixed`` by value)
+_FAMILY_SUPPORT = {
+    "Beta": (0.0, 1.0),
+    "Normal": (-np.inf, np.inf),
+    "HalfNormal": (0.0, np.inf),
+    "LogNormal": (0.0, np.inf),
+    "Gamma": (0.0, np.inf),
+    "Exponential": (0.0, np.inf),
+    "HalfCauchy": (0.0, np.inf),
+}
+
+
+def check_support(name: str, prior: Prior, where: str) -> None:
+    """Refuse a prior of parameter ``name`` that puts mass (or a fixed value) where the
+    parameter cannot be, e.g. a transmission rate fixed at 1.5 or a Normal prior on a scale.
+    Parameters not in :data:`PARAMETERS` are not checked here."""
+    sup = PARAMETERS.get(name)
+    if sup is None:
+        return
+    if prior.is_fixed:
+        value = prior.params["value"]
+        if not sup.contains(value):
+            raise PriorError(
+                f"{where}: fixed value {value:g} is impossible: {name} must be {sup.describe()}"
+            )
+        return
+    if not sup.strict:
+        return
+    if prior.dist == "Uniform":
+        lo, hi = prior.params["lower"], prior.params["upper"]
+    else:
+        lo, hi = _FAMILY_SUPPORT[prior.dist]
+    if lo < sup.lower or hi > sup.upper:
+        raise PriorError(
+            f"{where}: a {prior.dist} prior gives {name} values it cannot take ({name} must be "
+            f"{sup.describe()})"
+        )
+
+
+def check_prior_names(raw: dict[str, Any] | None, where: str = "[priors]") -> None:
+    """Refuse a ``[priors]`` entry that names no parameter of any model (with a suggestion)."""
+    import difflib
+
+    for name in raw or {}:
+        if name not in PARAMETERS:
+            close = difflib.get_close_matches(str(name), list(PARAMETERS), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise PriorError(f"{where} {name}: no model has a parameter '{name}'{hint}")
+
+
+# ---------------------------------------------------------------------------------------------
 # prior configs: {param: Prior | {group: Prior}}
 # ---------------------------------------------------------------------------------------------
 
@@ -275,6 +386,8 @@ PriorConfig = dict[str, Any]
 
 def parse_priors(raw: dict[str, Any] | None, where: str = "[priors]") -> PriorConfig:
     """Turn a spec's ``[priors]`` table (or a Python dict) into Prior objects (a new dict)."""
+    if raw is not None and not isinstance(raw, dict):
+        raise PriorError(f"{where} must be a table of priors by parameter name")
     out: PriorConfig = {}
     for name, value in (raw or {}).items():
         if (
@@ -283,8 +396,11 @@ def parse_priors(raw: dict[str, Any] | None, where: str = "[priors]") -> PriorCo
             or (isinstance(value, dict) and "dist" in value)
         ):
             out[name] = Prior.from_spec(value, f"{where} {name}")
-        elif isinstance(value, dict):
+            check_support(name, out[name], f"{where} {name}")
+        elif isinstance(value, dict) and value:
             out[name] = {g: Prior.from_spec(v, f"{where} {name}.{g}") for g, v in value.items()}
+            for g, p in out[name].items():
+                check_support(name, p, f"{where} {name}.{g}")
         else:
             raise PriorError(f"{where} {name}: expected a prior or a table of per-group priors")
     return out
@@ -422,7 +538,14 @@ def load_prior_set(name_or_path: str | Path, search: list[Path] | None = None) -
                 f"prior set '{name_or_path}' not found (available: "
                 f"{', '.join(available_prior_sets(search)) or 'none'})"
             )
-    raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    from .spec import read_toml
+
+    try:
+        raw = read_toml(path, "prior set")
+    except BayesNsumError as exc:
+        raise PriorError(str(exc)) from None
     body = raw.get("priors", raw)
+    if not isinstance(body, dict):
+        raise PriorError(f"prior set {path}: [priors] must be a table")
     body = {k: v for k, v in body.items() if k != "description"}
     return parse_priors(body, where=f"prior set {path.name}:")

@@ -8,6 +8,10 @@
   mean, interval, R-hat and ESS, and for sizes, prevalences and "1 in X" the name of the
   population the prevalence is relative to (``denominator``, :func:`denominator_label`);
 * ``diagnostics.json`` -- every convergence check with its value, threshold and verdict.
+
+Per-area rows of areas with fewer analysed respondents than ``[output] min_area_respondents``
+are suppressed in every output table (:func:`suppress_small_areas`): their numbers are left
+empty and the ``suppressed`` column says so.
 """
 
 from __future__ import annotations
@@ -91,6 +95,44 @@ def denominator_labels(
 
 
 SAMPLE = ("chain", "draw")
+
+#: columns emptied in the per-area rows of a suppressed area
+SUPPRESSED_VALUES = ("estimate", "mean", "lower", "upper")
+
+
+def suppress_small_areas(
+    table: pd.DataFrame, respondents: Mapping[str, int], least: int
+) -> pd.DataFrame:
+    """Suppress the per-area rows of areas with fewer than ``least`` analysed respondents.
+
+    An area estimate from a handful of respondents is close to a function of their own
+    answers (and too imprecise to publish); areas without respondents are predictions of the
+    model alone and are kept. A table with area rows gets a ``suppressed`` column (True on the
+    suppressed rows, whose :data:`SUPPRESSED_VALUES` are emptied); a table without area rows is
+    returned unchanged.
+
+    Parameters
+    ----------
+    table : DataFrame
+        A table with an ``area`` column (empty for national rows).
+    respondents : mapping
+        Area -> number of analysed respondents.
+    least : int
+        ``[output] min_area_respondents``.
+    """
+    if "area" not in table.columns or table.empty:
+        return table
+    area = table["area"].fillna("").astype(str)
+    if not (area != "").any():
+        return table
+    n = area.map(lambda a: int(respondents.get(a, 0)))
+    small = ((area != "") & (n > 0) & (n < int(least))).to_numpy()
+    out = table.copy()
+    for col in SUPPRESSED_VALUES:
+        if col in out.columns:
+            out[col] = out[col].astype(float).where(~small)
+    out["suppressed"] = small
+    return out
 
 
 def array_diagnostics(arr: np.ndarray) -> dict[str, np.ndarray]:
@@ -414,32 +456,42 @@ class NSUMResult:
         s = self.summary(prob)
         return s[(s.quantity == "size") & (s.area == "")].set_index("group")
 
+    def save_posterior(self, path: str | Path, converged: bool | None = None) -> Path:
+        """Write the tree as ``posterior.nc`` (atomically; attributes as JSON text)."""
+        tree = self.tree.copy()
+        extra = {} if converged is None else {"converged": int(converged)}
+        tree.attrs = {
+            k: (json.dumps(v, default=str) if not isinstance(v, (str, int, float)) else v)
+            for k, v in {**tree.attrs, **self.provenance, **extra}.items()
+        }
+        return atomic_write(path, lambda p: tree.to_netcdf(p, engine="h5netcdf"))
+
     def save(
         self,
         directory: str | Path,
         prob: float = 0.9,
         kind: str = "eti",
         thresholds: dict[str, Any] | None = None,
+        area_respondents: Mapping[str, int] | None = None,
+        min_area_respondents: int = 1,
     ) -> dict[str, Path]:
-        """Write posterior.nc, summary.csv and diagnostics.json (atomically)."""
+        """Write posterior.nc (first), summary.csv and diagnostics.json (atomically).
+
+        ``area_respondents`` (area -> analysed respondents) and ``min_area_respondents``
+        suppress the per-area summary rows of small areas (:func:`suppress_small_areas`).
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         diag = self.diagnostics(thresholds)
         summary = self.summary(prob, kind)
         summary["converged"] = diag["passed"]
-        tree = self.tree.copy()
-        tree.attrs = {
-            k: (json.dumps(v, default=str) if not isinstance(v, (str, int, float)) else v)
-            for k, v in {**tree.attrs, **self.provenance, "converged": int(diag["passed"])}.items()
-        }
-        paths = {
-            "posterior": atomic_write(
-                directory / "posterior.nc", lambda p: tree.to_netcdf(p, engine="h5netcdf")
-            ),
+        if area_respondents is not None:
+            summary = suppress_small_areas(summary, area_respondents, min_area_respondents)
+        return {
+            "posterior": self.save_posterior(directory / "posterior.nc", diag["passed"]),
             "summary": write_csv(summary, directory / "summary.csv"),
             "diagnostics": write_json(diag, directory / "diagnostics.json"),
         }
-        return paths
 
 
 def load_result(directory: str | Path) -> NSUMResult:

@@ -12,6 +12,7 @@ import copy
 import difflib
 import hashlib
 import json
+import math
 import numbers
 import tomllib
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ SCHEMA: dict[str, dict[str, str]] = {
         "covariates": "list of covariate columns kept with the data (optional)",
         "known_sizes_group_column": "name of the group column in known_sizes (default: first column)",
         "known_sizes_size_column": "name of the size column in known_sizes (default: 'size')",
+        "max_answer": "largest plausible answer to one question (default 10000); a larger "
+        "answer, or one larger than the known group itself, is refused unless [preprocess] "
+        "topcode caps it",
     },
     "groups": {
         "known": "known groups used to learn degrees (default: every group in known_sizes)",
@@ -76,6 +80,10 @@ SCHEMA: dict[str, dict[str, str]] = {
         "interval_prob": "credible / confidence interval probability (default 0.9)",
         "interval": "'eti' (equal-tailed, default) or 'hdi'",
         "report": "write report.html after fit (default true)",
+        "respondent_level": "also write respondent-level tables (degrees, pre-processing "
+        "changes with ids) to the restricted/ subfolder (default false: summaries only)",
+        "min_area_respondents": "per-area estimates of areas with fewer respondents than this "
+        "are suppressed and flagged (default 10)",
     },
 }
 
@@ -103,10 +111,116 @@ DIAGNOSTIC_DEFAULTS: dict[str, Any] = {
 
 BACKENDS = ("nutpie", "pymc", "numpyro")
 
+#: defaults of ``[output]`` keys read elsewhere than here
+OUTPUT_DEFAULTS: dict[str, Any] = {"respondent_level": False, "min_area_respondents": 10}
+#: default of ``[data] max_answer``: the largest plausible answer to one "how many X do you
+#: know" question (personal networks are a few hundred people; see the data protection page)
+MAX_ANSWER = 10_000
+
+#: ``[data]`` keys that name a file or a column (a non-empty string each)
+_DATA_NAMES = (
+    "survey",
+    "known_sizes",
+    "area_table",
+    "id",
+    "weight",
+    "strata",
+    "cluster",
+    "area",
+    "known_sizes_group_column",
+    "known_sizes_size_column",
+)
+
 
 def _suggest(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number that is not a bool (TOML ``true`` is no number here)."""
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def read_toml(path: str | Path, what: str = "spec") -> dict[str, Any]:
+    """Read a TOML file as UTF-8; every failure is one :class:`SpecError` line.
+
+    A UTF-8 byte-order mark is accepted. A file in another encoding (Latin-1, UTF-16, ...) is
+    refused with the line where decoding failed; the message never quotes the file's content.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{what} file not found: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"{what} file {path}: cannot be read ({exc.strerror})") from None
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in data:
+        raise SpecError(f"{what} file {path}: is UTF-16 or UTF-32 text; save it as UTF-8")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SpecError(
+            f"{what} file {path}: is not UTF-8 text (undecodable byte on line {line}; "
+            "Latin-1 or Windows-1252?); save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+
+
+def check_sampler(sampler: dict[str, Any], where: str = "spec") -> None:
+    """Check ``[sampler]`` settings (a spec's section, or settings with command-line overrides:
+    None values are ignored); raise :class:`SpecError` naming the first bad key."""
+    sampler = {k: v for k, v in sampler.items() if v is not None}
+    unknown = [k for k in sampler if k not in SAMPLER_DEFAULTS]
+    if unknown:
+        raise SpecError(
+            f"{where}: unknown key '{unknown[0]}' in [sampler]"
+            f"{_suggest(unknown[0], SAMPLER_DEFAULTS)}"
+        )
+    for key in ("draws", "tune", "chains", "cores"):
+        value = sampler.get(key, 1)
+        if not _is_int(value) or value < 1:
+            raise SpecError(f"{where}: [sampler] {key} must be a positive integer")
+    seed = sampler.get("seed", 0)
+    if not _is_int(seed) or not 0 <= seed < 2**32:
+        raise SpecError(f"{where}: [sampler] seed must be an integer in [0, 2^32)")
+    ta = sampler.get("target_accept", 0.9)
+    if not is_number(ta) or not 0 < ta < 1:
+        raise SpecError(f"{where}: [sampler] target_accept must be between 0 and 1")
+    if not isinstance(sampler.get("progress", True), bool):
+        raise SpecError(f"{where}: [sampler] progress must be true or false")
+    if "backend" in sampler and sampler["backend"] not in BACKENDS:
+        raise SpecError(
+            f"{where}: [sampler] backend must be one of {', '.join(BACKENDS)}, "
+            f"got {sampler['backend']!r}"
+        )
+
+
+#: ``[diagnostics]`` key -> (lower bound, upper bound, integer)
+_DIAGNOSTIC_RANGES: dict[str, tuple[float, float, bool]] = {
+    "max_r_hat": (1.0, math.inf, False),
+    "min_ess_bulk": (0.0, math.inf, False),
+    "min_ess_tail": (0.0, math.inf, False),
+    "max_divergences": (0.0, math.inf, True),
+    "min_bfmi": (0.0, math.inf, False),
+    "max_treedepth_share": (0.0, 1.0, False),
+}
 
 
 @dataclass
@@ -130,12 +244,7 @@ class Spec:
     def from_file(cls, path: str | Path) -> Spec:
         """Read and check a TOML spec file."""
         path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"spec file not found: {path}")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"{path}: not valid TOML: {exc}") from None
+        raw = read_toml(path, "spec")
         spec = cls(raw=raw, path=path.resolve(), base_dir=path.resolve().parent)
         spec.check()
         return spec
@@ -156,7 +265,13 @@ class Spec:
         return str(self.path) if self.path else "spec"
 
     def check(self) -> None:
-        """Raise :class:`SpecError` naming the first unknown or missing key or bad value."""
+        """Raise :class:`SpecError` naming the first unknown or missing key or bad value.
+
+        Every key of every section is checked for its type and range here (priors and the
+        files themselves are checked by :func:`bayes_nsum.preflight.check_spec`).
+        """
+        if not isinstance(self.raw, dict):
+            raise SpecError(f"{self.where}: a spec must be a table of sections")
         for section, body in self.raw.items():
             if section not in SCHEMA:
                 raise SpecError(
@@ -176,53 +291,79 @@ class Spec:
             for key in keys:
                 if key not in self.raw.get(section, {}):
                     raise SpecError(f"{self.where}: missing required key '{key}' in [{section}]")
-        hidden = self.raw["groups"]["hidden"]
-        if isinstance(hidden, str):
-            self.raw["groups"]["hidden"] = [hidden]
-        elif not (isinstance(hidden, list) and all(isinstance(h, str) for h in hidden) and hidden):
-            raise SpecError(f"{self.where}: [groups] hidden must be a non-empty list of names")
-        known = self.raw["groups"].get("known")
-        if known is not None and not (
-            isinstance(known, list) and all(isinstance(k, str) for k in known)
-        ):
-            raise SpecError(f"{self.where}: [groups] known must be a list of names")
+        self._check_data()
+        self._check_groups()
+        check_sampler(self.raw.get("sampler", {}), self.where)
+        self._check_output()
+        ModelConfig.from_section(self.raw.get("model", {}), self.where)  # every [model] key
+        for key, value in self.raw.get("diagnostics", {}).items():
+            low, high, integer = _DIAGNOSTIC_RANGES[key]
+            if not is_number(value) or not low <= value <= high or (integer and not _is_int(value)):
+                kind = "an integer" if integer else "a finite number"
+                bound = f"in [{low:g}, {high:g}]" if math.isfinite(high) else f">= {low:g}"
+                raise SpecError(f"{self.where}: [diagnostics] {key} must be {kind} {bound}")
+
+    def _check_data(self) -> None:
         data = self.raw["data"]
+        for key in _DATA_NAMES:
+            if key in data and not _is_name(data[key]):
+                raise SpecError(
+                    f"{self.where}: [data] {key} must be a file or column name (text), "
+                    f"got {type(data[key]).__name__}"
+                )
         if "known_sizes" not in data and "area_table" not in data:
             raise SpecError(
                 f"{self.where}: [data] needs 'known_sizes' (national sizes) or 'area_table'"
             )
-        tp = data.get("total_population")
-        if tp is not None and (not isinstance(tp, (int, float)) or tp <= 0):
-            raise SpecError(f"{self.where}: [data] total_population must be a positive number")
-        sampler = self.raw.get("sampler", {})
-        for key in ("draws", "tune", "chains", "cores"):
-            value = sampler.get(key, 1)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise SpecError(f"{self.where}: [sampler] {key} must be a positive integer")
-        seed = sampler.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise SpecError(f"{self.where}: [sampler] seed must be an integer >= 0")
-        ta = sampler.get("target_accept", 0.9)
-        if isinstance(ta, bool) or not isinstance(ta, numbers.Real) or not 0 < ta < 1:
-            raise SpecError(f"{self.where}: [sampler] target_accept must be between 0 and 1")
-        if not isinstance(sampler.get("progress", True), bool):
-            raise SpecError(f"{self.where}: [sampler] progress must be true or false")
-        if "backend" in sampler and sampler["backend"] not in BACKENDS:
-            raise SpecError(
-                f"{self.where}: [sampler] backend '{sampler['backend']}' is not one of "
-                f"{', '.join(BACKENDS)}"
-            )
+        cov = data.get("covariates")
+        if cov is not None and not (isinstance(cov, list) and all(_is_name(c) for c in cov)):
+            raise SpecError(f"{self.where}: [data] covariates must be a list of column names")
+        for key in ("total_population", "max_answer"):
+            value = data.get(key)
+            if value is not None and (not is_number(value) or value <= 0):
+                raise SpecError(f"{self.where}: [data] {key} must be a positive finite number")
+
+    def _check_groups(self) -> None:
+        groups = self.raw["groups"]
+        hidden = groups["hidden"]
+        if isinstance(hidden, str):
+            groups["hidden"] = hidden = [hidden]
+        for key in ("hidden", "known"):
+            names = groups.get(key)
+            if names is None:
+                continue
+            if not (isinstance(names, list) and names and all(_is_name(h) for h in names)):
+                raise SpecError(f"{self.where}: [groups] {key} must be a non-empty list of names")
+            if len(set(names)) < len(names):
+                twice = sorted({n for n in names if names.count(n) > 1})
+                raise SpecError(f"{self.where}: [groups] {key} lists {', '.join(twice)} twice")
+        dens = groups.get("denominators")
+        if dens is None:
+            return
+        if not isinstance(dens, dict):
+            raise SpecError(f"{self.where}: [groups] denominators must be a table")
+        for g, den in dens.items():
+            if not (_is_name(den) or (is_number(den) and den > 0)):
+                raise SpecError(
+                    f"{self.where}: [groups.denominators] {g} must be a positive number or an "
+                    "area_table column name"
+                )
+
+    def _check_output(self) -> None:
         out = self.raw.get("output", {})
+        if "dir" in out and not _is_name(out["dir"]):
+            raise SpecError(f"{self.where}: [output] dir must be a folder name (text)")
         prob = out.get("interval_prob")
-        if prob is not None and not (isinstance(prob, float) and 0 < prob < 1):
+        if prob is not None and not (is_number(prob) and 0 < prob < 1):
             raise SpecError(f"{self.where}: [output] interval_prob must be between 0 and 1")
         if out.get("interval", "eti") not in ("eti", "hdi"):
             raise SpecError(f"{self.where}: [output] interval must be 'eti' or 'hdi'")
-        ModelConfig.from_section(self.raw.get("model", {}), self.where)  # every [model] key
-        diag = self.raw.get("diagnostics", {})
-        for key, value in diag.items():
-            if not isinstance(value, (int, float)) or value < 0:
-                raise SpecError(f"{self.where}: [diagnostics] {key} must be a number >= 0")
+        for key in ("report", "respondent_level"):
+            if not isinstance(out.get(key, True), bool):
+                raise SpecError(f"{self.where}: [output] {key} must be true or false")
+        least = out.get("min_area_respondents", 1)
+        if not _is_int(least) or least < 1:
+            raise SpecError(f"{self.where}: [output] min_area_respondents must be an integer >= 1")
 
     # -- access -------------------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:
@@ -262,6 +403,23 @@ class Spec:
     @property
     def interval_kind(self) -> str:
         return str(self.raw.get("output", {}).get("interval", "eti"))
+
+    @property
+    def respondent_level(self) -> bool:
+        """Whether respondent-level tables are written (to ``restricted/``; default false)."""
+        out = self.raw.get("output", {})
+        return bool(out.get("respondent_level", OUTPUT_DEFAULTS["respondent_level"]))
+
+    @property
+    def min_area_respondents(self) -> int:
+        """Areas with fewer respondents have their per-area estimates suppressed."""
+        out = self.raw.get("output", {})
+        return int(out.get("min_area_respondents", OUTPUT_DEFAULTS["min_area_respondents"]))
+
+    @property
+    def max_answer(self) -> float:
+        """The largest plausible answer (``[data] max_answer``)."""
+        return float(self.raw["data"].get("max_answer", MAX_ANSWER))
 
     def output_dir(self, override: str | Path | None = None) -> Path:
         if override is not None:

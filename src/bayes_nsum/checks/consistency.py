@@ -239,21 +239,28 @@ def run_bayesian_validate(
 ) -> tuple[pd.DataFrame, dict[str, float], Path]:
     """Bayesian internal consistency of a spec's model; writes ``internal_consistency.csv`` and
     ``internal_consistency.json`` (summary, method, provenance) in the output folder."""
-    from ..analysis import prepare, provenance
-    from ..io import write_csv, write_json
+    from ..analysis import VALIDATE_OUTPUTS, check_model, prepare, provenance
+    from ..io import StagedFolder, write_csv, write_json
+    from ..preflight import check_output, check_sampler_settings
+    from ..spec import load_spec
 
+    spec = load_spec(spec)
+    outdir = check_output(spec.output_dir(out))
     prep = prepare(spec)
+    if model_name is None:
+        check_model(prep)
+    check_sampler_settings({**spec.sampler, **(sampler or {})})
     table = bayesian_internal_consistency(prep, model_name, sampler, groups)
     summary = summarize_ic(table)
-    outdir = prep.spec.output_dir(out)
-    write_csv(table, outdir / "internal_consistency.csv")
-    write_json(
-        {
-            "summary": summary,
-            "method": "bayesian",
-            "model": model_name or prep.spec.model_name,
-            **provenance(prep, sampler, command="validate-bayesian"),
-        },
-        outdir / "internal_consistency.json",
-    )
+    with StagedFolder(outdir, VALIDATE_OUTPUTS) as stage:
+        write_csv(table, stage.path / "internal_consistency.csv")
+        write_json(
+            {
+                "summary": summary,
+                "method": "bayesian",
+                "model": model_name or prep.spec.model_name,
+                **provenance(prep, sampler, command="validate-bayesian"),
+            },
+            stage.path / "internal_consistency.json",
+        )
     return table, summary, outdir

@@ -10,7 +10,9 @@ median and interval assume the posterior of the log-degree is normal with its ex
 (``method = "quadrature"``; the conditional posteriors are log-concave and close to normal
 unless a respondent answers almost nothing).
 
-Respondents are labelled by their position in the fitted data, never by id.
+Respondents are labelled by their position in the fitted data, never by id. The table is
+respondent-level: a results folder holds it (``restricted/degrees.csv``) only with ``[output]
+respondent_level = true``; otherwise only :func:`degree_summary` (``degrees_summary.csv``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,20 @@ from .predictive import thin_draws
 
 #: columns of ``degrees.csv``
 DEGREE_COLUMNS = ["respondent", "mean", "sd", "median", "lower", "upper", "interval_prob", "method"]
+#: quantiles of the respondents' posterior mean degrees in ``degrees_summary.csv``
+SUMMARY_QUANTILES = {"p05": 0.05, "p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
+
+
+def degree_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """The distribution of the respondents' posterior mean network sizes, without any
+    respondent's own row (``degrees_summary.csv``): one row with ``n_respondents``, ``mean``,
+    the quantiles of :data:`SUMMARY_QUANTILES` and ``method``."""
+    means = table["mean"].to_numpy(dtype=float)
+    row = {"n_respondents": len(means), "mean": float(np.mean(means)) if len(means) else np.nan}
+    for name, q in SUMMARY_QUANTILES.items():
+        row[name] = float(np.quantile(means, q)) if len(means) else np.nan
+    row["method"] = ",".join(dict.fromkeys(table["method"].astype(str))) if len(table) else ""
+    return pd.DataFrame([row])
 
 
 def respondent_degrees(

@@ -1,9 +1,11 @@
 """The ``bayes-nsum`` command line: one module per command, each a thin layer over the workflow.
 
 Exit status: 0 success; 1 some sweep scenarios failed (before 3); 2 bad input (one line on
-stderr, no traceback; also a sweep factor that no scenario's model uses); 3 a fit, sweep
+stderr, no traceback; also a sweep factor that no scenario's model uses, an output folder that
+cannot be written, and a bad command line: argparse's usage and error lines); 3 a fit, sweep
 scenario or compared fit whose convergence checks failed (results still written and flagged)
-unless ``--allow-unconverged``; 130 interrupted.
+unless ``--allow-unconverged``; 130 interrupted (Ctrl-C: the previous results folder is left as
+it was).
 """
 
 from __future__ import annotations
@@ -44,10 +46,17 @@ COMMANDS = (
 __all__ = ["main", "build_parser", "EXIT_BAD_INPUT", "EXIT_UNCONVERGED", "EXIT_SCENARIOS_FAILED"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_BAD_INPUT, f"bayes-nsum: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
 
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="bayes-nsum", description="Bayesian network scale-up (NSUM) estimation with PyMC"
     )
     p.add_argument("--version", action="version", version=f"bayes_nsum {__version__}")
@@ -57,21 +66,35 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status (never raises for bad input or Ctrl-C)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad command line (usage + one line)
+        code = exc.code
+        return 0 if code is None else code if isinstance(code, int) else EXIT_BAD_INPUT
     try:
         return int(args.func(args) or 0)
     except BayesNsumError as exc:
-        print(f"bayes-nsum: error: {exc}", file=sys.stderr)
+        print(f"bayes-nsum: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("bayes-nsum: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        # output piped into e.g. `head`: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):
+            # output piped into e.g. `head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        # a file that vanished or could not be written mid-command: one line, no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"bayes-nsum: error: {exc.strerror or _one_line(exc)}{where}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import EXIT_UNCONVERGED, print_table
+from .common import EXIT_UNCONVERGED, positive_int, print_table, seed_int
 
 
 def run(args) -> int:
     from ..analysis import model_class, prepare
     from ..checks.calibration import run_sbc
     from ..errors import SpecError
+    from ..preflight import check_output
+    from ..spec import load_spec
 
-    prep = prepare(args.spec)
+    spec = load_spec(args.spec)
+    out = check_output(Path(args.out) if args.out else spec.output_dir() / "calibration")
+    prep = prepare(spec)
     spec, ard = prep.spec, prep.ard
     cfg = spec.model
     if cfg.is_classical:
@@ -36,7 +40,6 @@ def run(args) -> int:
         chains=args.chains,
         seed=args.seed,
     )
-    out = Path(args.out) if args.out else spec.output_dir() / "calibration"
     res.save(out)
     print_table(res.uniformity)
     print(f"calibration {'passed' if res.passed else 'FAILED'}; wrote {out}")
@@ -46,11 +49,13 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     c = sub.add_parser("calibrate", help="simulation-based calibration of the spec's model")
     c.add_argument("spec")
-    c.add_argument("--replications", type=int, default=20)
-    c.add_argument("--n", type=int, help="respondents per simulated survey (default: min(n, 500))")
-    c.add_argument("--draws", type=int, default=200)
-    c.add_argument("--tune", type=int, default=300)
-    c.add_argument("--chains", type=int, default=2)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--replications", type=positive_int, default=20)
+    c.add_argument(
+        "--n", type=positive_int, help="respondents per simulated survey (default: min(n, 500))"
+    )
+    c.add_argument("--draws", type=positive_int, default=200)
+    c.add_argument("--tune", type=positive_int, default=300)
+    c.add_argument("--chains", type=positive_int, default=2)
+    c.add_argument("--seed", type=seed_int, default=0)
     c.add_argument("--out")
     c.set_defaults(func=run)

@@ -46,11 +46,27 @@ def print_headlines(summary, kind: str = "eti") -> None:
         print(line)
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, an integer in [0, 2^32)."""
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be an integer in [0, 2^32), got {text}")
+    return value
+
+
 def add_sampler_options(p: argparse.ArgumentParser, what: str = "") -> None:
-    p.add_argument("--draws", type=int, help=f"posterior draws per chain{what}")
-    p.add_argument("--tune", type=int, help=f"tuning steps per chain{what}")
-    p.add_argument("--chains", type=int, help=f"chains{what}")
-    p.add_argument("--seed", type=int, help=f"sampler seed{what}")
+    p.add_argument("--draws", type=positive_int, help=f"posterior draws per chain{what}")
+    p.add_argument("--tune", type=positive_int, help=f"tuning steps per chain{what}")
+    p.add_argument("--chains", type=positive_int, help=f"chains{what}")
+    p.add_argument("--seed", type=seed_int, help=f"sampler seed{what}")
 
 
 def sampler_overrides(args) -> dict:

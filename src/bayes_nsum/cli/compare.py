@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_UNCONVERGED, add_sampler_options
+from .common import EXIT_UNCONVERGED, add_sampler_options, positive_int
 
 
 def run(args: argparse.Namespace) -> int:
@@ -14,6 +14,9 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from ..compare import compare_specs, write_comparison
+    from ..preflight import check_output
+
+    check_output(args.out)
 
     sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
     if args.quiet:
@@ -87,7 +90,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-draws",
-        type=int,
+        type=positive_int,
         default=1000,
         help="posterior draws used by LOO per model (default 1000)",
     )

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from ..config import MODEL_NAMES
+from .common import positive_int, seed_int
+
 
 def run(args) -> int:
     from .. import simulate
+    from ..preflight import check_output
+
+    check_output(args.out)
 
     if args.design == "ard":
         sim = simulate.simulate_ard(n_respondents=args.n, seed=args.seed)
@@ -28,9 +34,11 @@ def add_parser(sub) -> None:
     s = sub.add_parser("simulate", help="simulate a survey with known truth")
     s.add_argument("design", choices=["ard", "pooled", "scale_of_harm", "mccarty", "curitiba"])
     s.add_argument("--out", required=True)
-    s.add_argument("--n", type=int, default=1000, help="respondents (single-area designs)")
-    s.add_argument("--areas", type=int, default=150)
-    s.add_argument("--per-area", type=int, default=30)
-    s.add_argument("--model", default="killworth", help="[model] name written in the spec")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n", type=positive_int, default=1000, help="respondents (single-area designs)")
+    s.add_argument("--areas", type=positive_int, default=150)
+    s.add_argument("--per-area", type=positive_int, default=30)
+    s.add_argument(
+        "--model", default="killworth", choices=MODEL_NAMES, help="[model] name written in the spec"
+    )
+    s.add_argument("--seed", type=seed_int, default=0)
     s.set_defaults(func=run)

@@ -16,6 +16,7 @@ from .common import (
     EXIT_SCENARIOS_FAILED,
     EXIT_UNCONVERGED,
     add_sampler_options,
+    positive_int,
     print_table,
     sampler_overrides,
 )
@@ -30,7 +31,7 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=2,
         help="worker processes of the local Dask cluster (default 2)",
     )

@@ -197,13 +197,14 @@ class PooledModel(NSUMModel):
         "transmission_by_area",
     )
     requires_areas = True
-    calibration_targets = ("mu", "sigma", "log_prev_mean", "sigma_area", "nb_shape")
+    calibration_targets = ("mu", "sigma", "log_prev_mean", "sigma_area", "nb_shape", "tau", "size")
     calibration_priors = {
         "mu": {"dist": "Normal", "mu": 5.0, "sigma": 0.3},
         "sigma": {"dist": "Gamma", "mu": 0.8, "sigma": 0.2},
         "log_prev_mean": {"dist": "Normal", "mu": -5.5, "sigma": 0.7},
         "sigma_area": {"dist": "Gamma", "mu": 0.4, "sigma": 0.15},
         "nb_shape": {"dist": "Gamma", "mu": 2.0, "sigma": 1.0},
+        "tau": {"dist": "Beta", "mean": 0.6, "concentration": 20},
     }
 
     # -- data ------------------------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""The pre-processing log: every step with its settings and every changed cell or dropped row."""
+"""The pre-processing log: every step with its settings and every changed cell or dropped row.
+
+Written to a results folder as ``preprocess_log.csv`` (counts per rule and group: no
+respondent-level information). The respondent-by-respondent listing is respondent-level data:
+it is written only on request (``[output] respondent_level = true``), to the restricted
+subfolder (``restricted/preprocess_changes.csv``).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import write_csv
+from ..io import restricted_dir, write_csv
 
 CHANGE_COLUMNS = ["rule", "group", "respondent", "old", "new", "detail"]
 SUMMARY_COLUMNS = ["rule", "group", "n_changed"]
@@ -107,24 +113,41 @@ class PreprocessLog:
         out["new"] = out["new"].astype(float)
         return out
 
-    def write(self, directory: str | os.PathLike) -> dict[str, Path]:
-        """Write the summary and the listing as CSV files, each atomically.
+    def write(
+        self,
+        directory: str | os.PathLike,
+        respondent_level: bool = False,
+        ids: Mapping[str, str] | pd.Series | None = None,
+    ) -> dict[str, Path]:
+        """Write the summary and, on request, the listing as CSV files, each atomically.
 
         Parameters
         ----------
         directory : path-like
             Folder to write into (created if needed).
+        respondent_level : bool
+            Also write the respondent-by-respondent listing, to
+            ``restricted/preprocess_changes.csv`` (default: the summary only).
+        ids : mapping or Series, optional
+            Respondent label (the survey row, as :func:`bayes_nsum.analysis.prepare` labels
+            respondents) -> respondent id: adds an ``id`` column to the listing.
 
         Returns
         -------
         dict of str to pathlib.Path
-            ``{"summary": .../preprocess_log.csv, "changes": .../preprocess_changes.csv}``.
+            ``{"summary": .../preprocess_log.csv}`` and, with ``respondent_level``,
+            ``"changes": .../restricted/preprocess_changes.csv``.
         """
         directory = Path(directory)
-        return {
-            "summary": write_csv(self.summary(), directory / "preprocess_log.csv"),
-            "changes": write_csv(self.to_frame(), directory / "preprocess_changes.csv"),
-        }
+        paths = {"summary": write_csv(self.summary(), directory / "preprocess_log.csv")}
+        if respondent_level:
+            table = self.to_frame()
+            if ids is not None:
+                table.insert(3, "id", table["respondent"].map(pd.Series(ids)).astype(object))
+            paths["changes"] = write_csv(
+                table, restricted_dir(directory) / "preprocess_changes.csv"
+            )
+        return paths
 
     def to_dict(self) -> dict:
         """JSON-able summary for provenance: the steps with their settings and counts.

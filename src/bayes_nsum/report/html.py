@@ -10,6 +10,11 @@ software versions, spec and data hashes. The report reads the results folder onl
 no predictive check and needs no spec or survey file.
 
 Headline numbers are rounded to what their precision supports (:func:`headline`).
+
+The report holds no respondent-level information: group summaries of the answers, never a
+respondent's row or id (respondent-level tables, written only on request, stay in the folder's
+``restricted/`` subfolder and are not shown), and per-area estimates only for areas with enough
+respondents (suppressed areas are listed by name).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from ..errors import BayesNsumError
 from ..io import write_text
@@ -33,10 +37,12 @@ from .page import (
     _Page,
     _problem,
     _read_csv,
+    _read_json,
     _table,
     area_table,
     denominator_words,
     headline,
+    load_tree,
     percent_headline,
     prior_text,
     visibility_text,
@@ -155,7 +161,6 @@ def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> No
                 "mean answer": float(ok.mean()) if len(ok) else np.nan,
                 "share zero": float((ok == 0).mean()) if len(ok) else np.nan,
                 "90th percentile": float(np.quantile(ok, 0.9)) if len(ok) else np.nan,
-                "max": float(ok.max()) if len(ok) else np.nan,
                 "missing": int(np.isnan(col).sum()),
             }
             if str(g) in known_sizes:
@@ -191,16 +196,11 @@ def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> No
             parts.append(_table(changed))
         else:
             parts.append("<p>No answer was changed by pre-processing.</p>")
-    ch = d / "preprocess_changes.csv"
-    if ch.is_file():
-        listing = pd.read_csv(ch, keep_default_na=False)
-        if len(listing):
-            parts.append(
-                f"<details><summary>Respondent-by-respondent listing ({len(listing):,} changes; "
-                "first 300 shown; full list in preprocess_changes.csv)</summary>"
-            )
-            parts.append(_table(listing, max_rows=300))
-            parts.append("</details>")
+    if (d / "restricted").is_dir():
+        parts.append(
+            "<p class='note'>Respondent-level tables (pre-processing changes, network sizes) "
+            "are in the folder's restricted/ subfolder; they are not shown in this report.</p>"
+        )
     if not steps and not log.is_file():
         parts.append("<p class='note'>No pre-processing record in this folder.</p>")
 
@@ -295,10 +295,20 @@ def _ic_section(parts, d: Path) -> None:
     parts.append(_table(table))
 
 
-def _area_section(parts, summary: pd.DataFrame, dens: Mapping[str, str]) -> None:
+def _area_section(parts, summary: pd.DataFrame, dens: Mapping[str, str], least: int) -> None:
     from .figures import area_interval_figure
 
     area_rows = summary[summary["area"] != ""]
+    if "suppressed" in area_rows.columns:
+        small = area_rows["suppressed"].astype(str).str.lower() == "true"
+        names = list(dict.fromkeys(area_rows.loc[small, "area"]))
+        if names:
+            parts.append(
+                f"<p class='note'>Suppressed: {len(names)} area(s) with fewer than {least} "
+                f"respondents ([output] min_area_respondents), shown nowhere in this report or "
+                f"in summary.csv: {_esc(', '.join(names))}.</p>"
+            )
+        area_rows = area_rows[~small]
     for g in dict.fromkeys(area_rows["group"]):
         rows = area_rows[area_rows["group"] == g]
         q = "prevalence" if (rows["quantity"] == "prevalence").any() else "size"
@@ -368,25 +378,16 @@ def _provenance_section(parts, prov: dict, tree) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_tree(results_dir: str | Path) -> xr.DataTree:
-    """Open ``posterior.nc`` of a results folder (fully loaded, file closed)."""
-    path = Path(results_dir) / "posterior.nc"
-    if not path.is_file():
-        raise BayesNsumError(f"{results_dir}: no posterior.nc (run 'bayes-nsum fit' first)")
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            return tree.load()
-    except (OSError, ValueError) as exc:
-        raise BayesNsumError(f"{path}: not a readable fit ({type(exc).__name__})") from None
-
-
-def write_report(results_dir: str | Path) -> Path:
+def write_report(results_dir: str | Path, label: str | Path | None = None) -> Path:
     """Write ``report.html`` in a results folder written by ``bayes-nsum fit``.
 
     Parameters
     ----------
     results_dir : path
         The folder (needs summary.csv and diagnostics.json; the other files add sections).
+    label : path, optional
+        The folder's name in the report (default: ``results_dir``; the workflow writes the
+        report in a staging folder that becomes ``label``).
 
     Returns
     -------
@@ -399,11 +400,12 @@ def write_report(results_dir: str | Path) -> Path:
     for name in ("summary.csv", "diagnostics.json"):
         if not (d / name).is_file():
             raise BayesNsumError(f"{d}: no {name}; is this a folder written by 'bayes-nsum fit'?")
-    summary = _read_csv(d / "summary.csv")
-    diag = json.loads((d / "diagnostics.json").read_text())
-    prov = (
-        json.loads((d / "provenance.json").read_text()) if (d / "provenance.json").is_file() else {}
-    )
+    try:
+        summary = _read_csv(d / "summary.csv")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BayesNsumError(f"{d / 'summary.csv'}: not readable ({type(exc).__name__})") from None
+    diag = _read_json(d / "diagnostics.json")
+    prov = _read_json(d / "provenance.json") if (d / "provenance.json").is_file() else {}
     tree = load_tree(d) if (d / "posterior.nc").is_file() else None
     cfg = prov.get("model") or {}
     model_name = cfg.get("model") or (tree.attrs.get("model") if tree is not None else "?")
@@ -418,7 +420,7 @@ def write_report(results_dir: str | Path) -> Path:
 
     page = _Page(f"bayes_nsum report: {model_name} model")
     page.top.append(
-        f"<p class='note'>Results folder: {_esc(d.resolve())}; report written "
+        f"<p class='note'>Results folder: {_esc(Path(label or d).resolve())}; report written "
         f"{_esc(time.strftime('%Y-%m-%d %H:%M'))}.</p>"
     )
     if not diag.get("passed", False):
@@ -456,7 +458,8 @@ def write_report(results_dir: str | Path) -> Path:
 
     if (summary["area"] != "").any():
         dens = _denominators(summary, tree)
-        _area_section(page.section("areas", "Per-area estimates"), summary, dens)
+        least = int(out_cfg.get("min_area_respondents", 10))
+        _area_section(page.section("areas", "Per-area estimates"), summary, dens, least)
 
     parts = page.section("ppc", "Posterior predictive checks")
     try:

@@ -5,6 +5,7 @@ page skeleton (one self-contained file, images embedded as PNG)."""
 from __future__ import annotations
 
 import html
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,7 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from ..errors import BayesNsumError
 from ..result import DENOMINATED, FRAME_POPULATION
 
 CSS = """
@@ -365,3 +368,26 @@ class _Page:
 
 def _problem(parts: list[str], what: str, exc: Exception) -> None:
     parts.append(f"<p class='bad'>{_esc(what)} could not be produced: {_esc(exc)}</p>")
+
+
+def load_tree(results_dir: str | Path) -> xr.DataTree:
+    """Open ``posterior.nc`` of a results folder (fully loaded, file closed)."""
+    path = Path(results_dir) / "posterior.nc"
+    if not path.is_file():
+        raise BayesNsumError(f"{results_dir}: no posterior.nc (run 'bayes-nsum fit' first)")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load()
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file: one line
+        raise BayesNsumError(f"{path}: not a readable fit ({type(exc).__name__})") from None
+
+
+def _read_json(path: Path) -> dict:
+    """A JSON file of a results folder; a damaged one is one error line."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BayesNsumError(f"{path}: not readable JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise BayesNsumError(f"{path}: not a table of results")
+    return data

@@ -93,6 +93,7 @@ def compare_priors(
         prior_predictive_table,
         sample_prior_predictive,
     )
+    from ..preflight import check_output
 
     base = load_spec(spec)
     if model:
@@ -124,7 +125,7 @@ def compare_priors(
         base,
     )
     notes.extend(plan.warnings)
-    out = Path(out) if out is not None else base.output_dir() / "compare_priors"
+    out = check_output(out if out is not None else base.output_dir() / "compare_priors")
     out.mkdir(parents=True, exist_ok=True)
 
     # prior predictive checks (numpy only, in this process)

@@ -83,7 +83,7 @@ def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[
 
     prep = prepare(spec)
     if spec.model.is_classical:
-        prep.log.write(folder)
+        prep.log.write(folder, spec.respondent_level, prep.raw.ids)
         labels = denominator_labels(prep.ard.denominators, prep.ard.hidden)
         summary = _classical_summary(classical_estimates(prep), labels)
         write_csv(summary, folder / "summary.csv")
@@ -312,15 +312,19 @@ def run_sweep(
     -------
     SweepResult
     """
-    out = Path(out)
+    from ..preflight import check_output
+
     say = echo or (lambda _msg: None)
+    if executor is None and scheduler is None and int(workers) < 1:
+        raise BayesNsumError(f"--workers must be at least 1, got {workers}")
+    out = check_output(out, "sweep output folder")
+    # every scenario's spec is built (and checked) before anything is written
+    specs = [(s, sweep.spec_for(s)) for s in sweep.scenarios()]
     out.mkdir(parents=True, exist_ok=True)
     write_json(sweep.describe(), out / "sweep.json")
-    scenarios = sweep.scenarios()
     todo: list[tuple[Scenario, Spec, Path]] = []
     skipped = 0
-    for s in scenarios:
-        spec = sweep.spec_for(s)
+    for s, spec in specs:
         folder = out / "scenarios" / s.id
         state = scenario_state(folder, spec.digest())
         if state == "complete" or (state == "failed" and not sweep.options["retry_failed"]):

@@ -1,0 +1,78 @@
+"""Everything a command needs, checked before any work starts.
+
+A bad input stops a command before it reads more than it must, samples anything or writes a
+file: exit status 2 and one line on stderr naming the file, key, column or rows (rows by
+position, never by respondent id; answers are never quoted). The checks, in the order a command
+meets them, and where each lives:
+
+* the spec file exists, is UTF-8 and valid TOML: :func:`bayes_nsum.spec.read_toml`;
+* every key of every section, its type and range (thresholds finite, model name known,
+  ``[model]`` options, ``[output]`` keys): :meth:`bayes_nsum.spec.Spec.check` and
+  :class:`bayes_nsum.config.ModelConfig`;
+* ``[priors]``: each name a parameter of some model, the syntax, parameters in range, fixed
+  values and prior supports inside the parameter's own (a transmission rate in (0, 1], a
+  degree ratio > 0, ...); the named prior set found and valid: :func:`check_spec`;
+* the output folder creatable and writable, before any data is read: :func:`check_output`;
+* survey and size files readable, columns present, counts numeric (no true/false values,
+  dates or text), no repeated column name, ids present and unique:
+  :func:`bayes_nsum.data.load_survey` and :func:`bayes_nsum.io.read_table`;
+* the ``[preprocess]`` rules: :func:`bayes_nsum.preprocess.preprocess`;
+* implausible answers (after top-coding): :func:`bayes_nsum.data.check_answers`;
+* the model: the options it reads, the priors against its parameters and groups:
+  :func:`bayes_nsum.analysis.build_model`, for every command whose spec names a Bayesian
+  model (``estimate`` and ``validate`` included).
+
+:func:`bayes_nsum.analysis.prepare` runs the spec and data checks; each command checks its
+output folder with :func:`check_output` first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .io import check_output_dir
+from .priors import check_prior_names, load_prior_set, parse_priors
+from .spec import Spec, check_sampler
+
+__all__ = ["check_spec", "check_output", "check_sampler_settings", "prior_search_dirs"]
+
+
+def prior_search_dirs(spec: Spec) -> list[Path]:
+    """Where named prior sets are looked up: next to the spec (``priors/``) and above it."""
+    dirs = []
+    base = spec.base_dir
+    for d in (base / "priors", base.parent / "priors", base / "models" / "priors"):
+        if d.is_dir():
+            dirs.append(d)
+    return dirs
+
+
+def check_spec(spec: Spec) -> Spec:
+    """The checks of a spec beyond :meth:`~bayes_nsum.spec.Spec.check`: its ``[priors]``
+    (names, syntax, ranges, supports) and its named prior set.
+
+    Raises
+    ------
+    PriorError
+        One line naming the prior and what is wrong with it.
+    """
+    priors = spec.raw.get("priors")
+    where = f"{spec.where}: [priors]"
+    check_prior_names(priors, where)
+    parse_priors(priors, where)
+    prior_set = spec.model.prior_set
+    if prior_set:
+        load_prior_set(prior_set, prior_search_dirs(spec))
+    return spec
+
+
+def check_output(path: str | Path, what: str = "output folder") -> Path:
+    """Refuse an output folder that cannot be created or written (see
+    :func:`bayes_nsum.io.check_output_dir`); creates nothing."""
+    return check_output_dir(path, what)
+
+
+def check_sampler_settings(settings: dict[str, Any], where: str = "sampler settings") -> None:
+    """Check sampler settings with command-line overrides applied (None: not given)."""
+    check_sampler(dict(settings), where)
