@@ -138,8 +138,10 @@ top""",
     (
         "md",
         """\
-Every change is listed respondent by respondent (`prep.log.to_frame()`, written as
-`preprocess_changes.csv` by the command line), so nothing is dropped or capped silently.
+Every change is listed respondent by respondent (`prep.log.to_frame()`), so nothing is dropped
+or capped silently. The listing is respondent-level data: the command line writes it only when
+the spec asks (`[output] respondent_level = true`), to the results folder's `restricted/`
+subfolder; `preprocess_log.csv` holds the counts above.
 
 ## Does the method work on this survey? Internal consistency
 

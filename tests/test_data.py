@@ -99,7 +99,7 @@ def test_good_survey_loads(tmp_path):
     ard = load_survey(write_case(tmp_path, weight="w"))
     assert ard.known == ("a", "b") and ard.hidden == ("h",)
     # respondents are labelled by survey row, never by id; the ids are kept aside
-    assert list(ard.counts.index) == ["1", "2", "3", "4", "5", "6"]
+    assert list(ard.counts.index) == [1, 2, 3, 4, 5, 6]
     assert list(ard.ids) == ["101", "102", "103", "104", "105", "106"]
     assert list(ard.counts.columns) == ["a", "b", "h"]
     np.testing.assert_array_equal(ard.counts["b"].to_numpy(), [3, 2, 4, 5, 0, 1])
@@ -110,7 +110,7 @@ def test_good_survey_loads(tmp_path):
 
 def test_without_id_column_rows_are_numbered(tmp_path):
     ard = load_survey(write_case(tmp_path, survey=survey_frame().drop(columns="id")))
-    assert list(ard.counts.index) == ["1", "2", "3", "4", "5", "6"]
+    assert list(ard.counts.index) == [1, 2, 3, 4, 5, 6] and ard.ids is None
 
 
 # -- files and columns -----------------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_missing_answers_are_kept_as_nan(tmp_path):
     df = survey_frame().astype({"h": float})
     df.loc[0, "h"] = np.nan
     ard = load_survey(write_case(tmp_path, survey=df))
-    assert np.isnan(ard.counts.loc["1", "h"]) and ard.n == 6
+    assert np.isnan(ard.counts.loc[1, "h"]) and ard.n == 6
 
 
 # -- sizes and groups ------------------------------------------------------------------------
@@ -290,9 +290,9 @@ def test_prepare_drops_missing_and_keeps_design_aligned(tmp_path):
     df.loc[1, "h"] = np.nan
     prep = prepare(write_case(tmp_path, survey=df, weight="w"))
     assert prep.raw.n == 6 and prep.ard.n == 5
-    assert "2" not in prep.ard.counts.index  # survey row 2 (id 102) dropped
+    assert 2 not in prep.ard.counts.index  # survey row 2 (id 102) dropped
     assert list(prep.ard.weights.index) == list(prep.ard.counts.index)
-    assert prep.ard.weights.loc["3"] == 1.0 and prep.ard.ids.loc["3"] == "103"
+    assert prep.ard.weights.loc[3] == 1.0 and prep.ard.ids.loc[3] == "103"
 
 
 # -- readers ---------------------------------------------------------------------------------

@@ -7,6 +7,16 @@ that keep the lists of models and parameters complete. The contract for a bad in
 2, one line on stderr naming the file, key, column or rows (rows by position, never by id, no
 answer quoted), no traceback, and no file written. ``fit`` runs with the fake sampler of
 conftest.py; nothing here samples.
+
+The inputs of the issue and their tests: a spec in Latin-1 / UTF-16 (``test_spec_saved_as_*``);
+``[model] n_boot = "abc"``; a malformed prior-set TOML; a prior parameter ``sigma = true``; an
+output folder inside a file, not writable, or a symbolic-link loop; ``simulate --out FILE``;
+``report`` on a truncated ``posterior.nc``; ``fit --out afile/res`` (refused before sampling);
+an answer of 1e12; a Parquet datetime column; a bool column; a repeated column name;
+``[priors.tua]`` and ``name = "degre"`` under ``estimate``; ``max_r_hat = nan``; a fixed
+transmission rate 1.5 in a sweep grid; ``sweep --workers 0``; a Ctrl-C swallowed during
+sampling; respondent ids and respondent-level tables in a results folder, its report and its
+sweep scenario folders; ids and answers quoted in error messages; an area with one respondent.
 """
 
 from __future__ import annotations
@@ -23,7 +33,6 @@ import pytest
 import bayes_nsum.fit
 from bayes_nsum.cli import main
 from bayes_nsum.simulate import simulate_pooled
-
 from conftest import fake_sampler
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "bayes_nsum"
@@ -310,9 +319,7 @@ def test_sweep_with_zero_workers_leaves_nothing(capsys, case):
     assert not (case / "sw2").exists()
 
 
-def test_ctrl_c_during_sampling_exits_130_and_keeps_the_previous_results(
-    capsys, case, monkeypatch
-):
+def test_ctrl_c_during_sampling_exits_130_and_keeps_the_previous_results(capsys, case, monkeypatch):
     monkeypatch.setattr(bayes_nsum.fit, "sample", fake_sampler())
     spec = case / "spec.toml"
     code, _, err = run(capsys, "fit", spec, *FAST_FIT, "--out", case / "res")
@@ -434,6 +441,23 @@ def test_default_fit_writes_no_respondent_id_or_table(capsys, case, fake_samplin
     assert not restricted.exists() and _files_with_ids(res) == []
 
 
+def test_sweep_scenario_folders_hold_no_respondent_id(case, fake_sampling):
+    from bayes_nsum.sweep import SyncExecutor, load_sweep, run_sweep
+
+    fake_sampling()
+    spec = add_to_spec(case, "[preprocess]\ntopcode = {known = 3}\n")
+    spec.write_text(
+        spec.read_text().replace("[model]", "[sampler]\ndraws = 20\nchains = 2\n\n[model]")
+    )
+    plan = load_sweep({"grid": {"model.name": ["killworth", "degree"]}}, spec)
+    res = run_sweep(plan, case / "sweep", executor=SyncExecutor())
+    assert res.n_complete == 2
+    assert _files_with_ids(case / "sweep") == []
+    names = {p.name for p in (case / "sweep").rglob("*")}
+    assert not names & {"degrees.csv", "preprocess_changes.csv", "restricted"}
+    assert "preprocess_log.csv" in names and "posterior.nc" in names
+
+
 def test_error_messages_name_rows_not_ids_nor_answers(capsys, case):
     survey = pd.read_csv(case / "survey.csv")
     cases = [
@@ -460,8 +484,10 @@ def test_error_messages_name_rows_not_ids_nor_answers(capsys, case):
     assert str(dup.loc[2, "id"]) not in line
 
 
+@pytest.mark.filterwarnings("ignore:bootstrap estimates undefined")
 def test_areas_with_few_respondents_are_suppressed_and_reported(capsys, tmp_path):
-    sim = simulate_pooled(n_areas=3, respondents_per_area=[25, 25, 2], seed=3)
+    # an area with one respondent: its estimate is that respondent's answers, scaled
+    sim = simulate_pooled(n_areas=3, respondents_per_area=[25, 25, 1], seed=3)
     paths = sim.write(tmp_path / "areas")
     code, _, err = run(capsys, "estimate", paths["spec"], "--out", tmp_path / "est")
     assert code == 0, err
@@ -477,7 +503,6 @@ def test_areas_with_few_respondents_are_suppressed_and_reported(capsys, tmp_path
 
     # the report says which areas were suppressed and shows none of their numbers
     from bayes_nsum.report import write_report
-
     from fakefit import make_tree, maltiel_posterior, model_of, simulate, write_results
 
     rng = np.random.default_rng(1)
@@ -491,6 +516,27 @@ def test_areas_with_few_respondents_are_suppressed_and_reported(capsys, tmp_path
     html = write_report(d).read_text()
     assert "Suppressed: 1 area(s) with fewer than 10 respondents" in html and "west" in html
     assert html.count("west") == 1  # named once, in the note; no row, no figure label
+
+
+def test_suppress_small_areas_keeps_national_rows_and_areas_without_respondents():
+    from bayes_nsum.disclosure import suppress_small_areas
+
+    table = pd.DataFrame(
+        {
+            "area": ["", "one", "many", "none"],
+            "group": "h",
+            "estimate": [10.0, 1.0, 2.0, 3.0],
+            "lower": [9.0, 1.0, 1.0, 1.0],
+            "upper": [11.0, 1.0, 3.0, 9.0],
+        }
+    )
+    out = suppress_small_areas(table, {"one": 1, "many": 10}, least=10)
+    assert out["suppressed"].tolist() == [False, True, False, False]
+    assert out["estimate"].isna().tolist() == [False, True, False, False]
+    assert out["lower"].isna().sum() == 1 and table["estimate"].notna().all()  # a copy
+    national = table[table["area"] == ""]
+    assert suppress_small_areas(national, {}, 10) is national  # no area rows: unchanged
+    assert not suppress_small_areas(table, {"one": 1}, least=1)["suppressed"].any()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,7 +554,6 @@ def test_model_names_match_the_models():
 def test_every_parameter_of_every_model_has_a_support():
     from bayes_nsum.estimators import MODELS
     from bayes_nsum.priors import PARAMETERS, Prior, check_support
-
     from fakefit import GROUPS, ard_of, simulate
 
     y = simulate(np.random.default_rng(0), 40)

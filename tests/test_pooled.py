@@ -6,6 +6,8 @@ quantities on hand-made posterior draws (no sampling). Slow tier: one small reco
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -144,18 +146,38 @@ def test_derived_national_is_sum_over_all_areas(ard, anchor):
     )
 
 
-def test_derived_values_likelihood_anchor(ard):
-    m = PooledModel(ard)
+@pytest.mark.parametrize("effects", ["non-centred", "centred"])
+def test_derived_values_likelihood_anchor(ard, effects):
+    m = PooledModel(ard, area_effects=effects)
     fake = _fake_posterior(m)
     post = m.derive(fake)
     pop = ard.area_table["population"].to_numpy()
-    expected = np.exp(fake["log_prev_mean"] + fake["sigma_area"] * fake["z_area"]) * pop
+    mean, sd, z = fake["log_prev_mean"], fake["sigma_area"], fake["z_area"]
+    # non-centred: log rate = m + s z; centred: z is the log rate itself
+    log_rate = mean + sd * z if effects == "non-centred" else z
+    expected = np.exp(log_rate) * pop
     np.testing.assert_allclose(post["size_area"].transpose(*expected.dims), expected)
+
+
+def test_area_effects_auto_centres_informative_groups(ard):
+    """Centred where each area's answers pin its rate, non-centred where the pooling prior does;
+    the two parametrisations give the same log rates from matching draws."""
+    assert set(PooledModel(ard).centring) <= {0.0, 1.0}
+    sparse = replace(ard, counts=ard.counts.assign(hidden_1=0.0))  # no information at all
+    assert PooledModel(sparse).centring[0] == 0.0
+    rng = np.random.default_rng(0)
+    many = rng.poisson(20.0, ard.n).astype(float)  # about 120 answers per area, near Poisson
+    dense = replace(ard, counts=ard.counts.assign(hidden_2=many))
+    assert PooledModel(dense).centring[1] == 1.0
+    m, s, z = -5.0, 0.7, np.array([-1.0, 0.3])
+    np.testing.assert_allclose(
+        PooledModel.area_log_rate(m, s, m + s * z, 1.0), PooledModel.area_log_rate(m, s, z, 0.0)
+    )
 
 
 def test_posthoc_scaling_matches_known_sizes(ard):
     """Scaled post-hoc rates reproduce the known groups' total share in every area."""
-    m = PooledModel(ard, anchor="posthoc")
+    m = PooledModel(ard, anchor="posthoc", area_effects="non-centred")
     fake = _fake_posterior(m)
     post = m.derive(fake)
     log_r = (fake["log_prev_mean"] + fake["sigma_area"] * fake["z_area"]).sel(group=list(ard.known))

@@ -84,6 +84,7 @@ def test_every_schema_key_is_accepted():
         ("model", "degree_ratio"): {"victims": 1.5},
         ("model", "transmission"): {"victims": 0.5},
         ("model", "name"): "degree",
+        ("model", "area_effects"): "auto",
         ("data", "covariates"): ["c"],
         ("data", "max_answer"): 100,
         ("groups", "denominators"): {"victims": "children"},

@@ -144,6 +144,7 @@ def test_numpy_and_pytensor_likelihoods_agree_on_simulated_data(name, options):
     # a latent degree is sampled: integrate the sampled (conditional) likelihood over it
     for i in (0, 7):
         one = build(name, options, y[i : i + 1], None if area is None else area[i : i + 1])
+        one.restore(model.config())  # the same parametrisation as the full model
         for s in range(2):
             th = theta.isel(draw=[s])
             lm = one.latent(stack_draws(th))

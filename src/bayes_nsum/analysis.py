@@ -21,8 +21,7 @@ Every command checks its output folder (:func:`bayes_nsum.preflight.check_output
 Disclosure control: a results folder holds no respondent id and no respondent-level table
 unless the spec sets ``[output] respondent_level = true`` (then ``degrees.csv`` and
 ``preprocess_changes.csv`` go to ``restricted/``); per-area rows of areas with fewer than
-``[output] min_area_respondents`` respondents are suppressed (:func:`bayes_nsum.result.
-suppress_small_areas`).
+``[output] min_area_respondents`` respondents are suppressed (:mod:`bayes_nsum.disclosure`).
 """
 
 from __future__ import annotations
@@ -39,12 +38,18 @@ import xarray as xr
 
 from . import __version__, classical
 from .config import CLASSICAL_MODELS
-from .data import ARD, check_answers, load_survey
+from .data import ARD, load_survey
+from .disclosure import restricted_dir, suppress_small_areas
 from .errors import BayesNsumError, DataError, OutputError, SpecError
-from .io import StagedFolder, restricted_dir, write_csv, write_json
-from .preflight import check_output, check_sampler_settings, check_spec, prior_search_dirs
+from .io import StagedFolder, write_csv, write_json
+from .preflight import (
+    check_answers,
+    check_output,
+    check_sampler_settings,
+    check_spec,
+    prior_search_dirs,
+)
 from .preprocess import PreprocessLog, preprocess
-from .result import suppress_small_areas
 from .spec import Spec, load_spec
 
 __all__ = [
@@ -96,17 +101,16 @@ class Prepared:
 def prepare(spec: Spec | str | Path | dict) -> Prepared:
     """Check the spec (:func:`bayes_nsum.preflight.check_spec`), then load, validate and
     pre-process the data it names and refuse implausible answers
-    (:func:`bayes_nsum.data.check_answers`, after top-coding).
+    (:func:`bayes_nsum.preflight.check_answers`, after top-coding).
 
-    Respondents are labelled by their survey row (``"1"`` = first respondent) throughout, so
+    Respondents are labelled by their survey row (1 = first respondent) throughout, so
     that no message names a respondent id; the ids stay in ``raw.ids`` for the restricted
     tables.
     """
     spec = check_spec(load_spec(spec))
     raw = load_survey(spec)
-    frame = raw.counts.copy()
-    if raw.area is not None:
-        frame["area"] = raw.area
+    # preprocess() never changes the frame it is given: no copy needed (a large survey)
+    frame = raw.counts if raw.area is None else raw.counts.assign(area=raw.area)
     where = f"survey {Path(raw.source).name}"
     try:
         cleaned, log = preprocess(

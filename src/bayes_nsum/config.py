@@ -103,6 +103,13 @@ MODEL_OPTIONS: dict[str, Option] = {
     "correlated": Option(
         False, "pooled model: correlated respondent-by-group biases with an LKJ prior", _bool
     ),
+    "area_effects": Option(
+        "auto",
+        "pooled model: parametrisation of the area effects: 'auto' (default: centred for groups "
+        "whose answers inform each area's rate more than the pooling prior does, non-centred "
+        "otherwise), 'centred' or 'non-centred'",
+        _choice("auto", "centred", "non-centred"),
+    ),
     "zero_inflation": Option(
         False,
         "pooled model: structural zeros per group (a share zero_prob of respondents cannot "

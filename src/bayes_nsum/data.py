@@ -6,9 +6,8 @@ the file, the column and the rows at fault. Rows are named by position (row 1 is
 respondent), never by respondent id, and no message quotes an answer.
 
 Answer columns must hold counts: numbers (integers >= 0, empty for a missing answer); a column of
-true/false values, dates, times or text is refused, naming the column. :func:`check_answers`
-(run after pre-processing, so that top-coding can cap them) refuses implausible answers: above
-``[data] max_answer`` (default 10,000) or, for a known group, larger than the group itself.
+true/false values, dates, times or text is refused, naming the column. Implausible answers are
+refused after pre-processing (:func:`bayes_nsum.preflight.check_answers`).
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ class ARD:
     Attributes
     ----------
     counts : DataFrame
-        Index ``respondent``: the survey row number as text (``"1"`` is the first respondent),
-        never the respondent id, so that every message downstream names rows by position; one
+        Index ``respondent``: the survey row number (int; 1 is the first respondent), never
+        the respondent id, so that every message downstream names rows by position; one
         float column per group (known groups then hidden); NaN marks a missing answer (only
         where pre-processing left it for the model).
     known, hidden : tuple of str
@@ -306,9 +305,11 @@ def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataF
             raise DataError(f"{where}: no column for group '{g}'")
         x = _numbers(df[g], where, f"column '{g}'")
         seen = ~np.isnan(x)
+        with np.errstate(invalid="ignore"):
+            fraction = np.abs(x - np.round(x))
         checks = (
             (seen & ~np.isfinite(x), "infinite answers"),
-            (np.isfinite(x) & (np.abs(x - np.round(x)) > 1e-9), "non-integer counts"),
+            (np.isfinite(x) & (fraction > 1e-9), "non-integer counts"),
             (seen & (x < 0), "negative counts"),
         )
         for mask, what in checks:
@@ -317,32 +318,6 @@ def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataF
                 raise DataError(f"{where}: column '{g}' has {what} in rows {format_rows(rows)}")
         out[g] = x
     return pd.DataFrame(out, index=df.index)
-
-
-def check_answers(ard: ARD, max_answer: float, where: str = "survey") -> None:
-    """Refuse implausible answers (run after pre-processing, so top-coding can cap them).
-
-    An answer is implausible above ``max_answer`` (``[data] max_answer``, default 10,000: far
-    above any personal network), above the known group's size for a known group, or above the
-    frame population. The message names the column and the rows, never the values.
-    """
-    sizes = ard.known_sizes
-    for g in ard.groups:
-        x = ard.counts[g].to_numpy(dtype=float)
-        with np.errstate(invalid="ignore"):
-            ceiling = f"above the ceiling of {max_answer:,.0f} (raise [data] max_answer if real)"
-            tests = [(x > max_answer, ceiling)]
-            if g in ard.known:
-                size = float(sizes[g])
-                tests.append((x > size, f"larger than the known group itself ({size:,.0f} people)"))
-            tests.append((x > ard.total_population, "larger than the frame population"))
-        for mask, why in tests:
-            if mask.any():
-                rows = ard.counts.index[mask]
-                raise DataError(
-                    f"{where}: column '{g}' has answers {why} in rows {format_rows(rows)}; "
-                    "correct them, or cap them with [preprocess] topcode"
-                )
 
 
 def _read_known_sizes(spec: Spec, data: dict) -> pd.Series:
@@ -401,10 +376,10 @@ def load_survey(spec: Spec) -> ARD:
     if len(df) == 0:
         raise DataError(f"{where}: the survey has no rows")
 
-    # Rows are labelled by position ("1" = first respondent; line 2 of a CSV file): every
-    # message names rows this way, never by respondent id.
+    # Rows are labelled by position (1 = first respondent; line 2 of a CSV file): every message
+    # names rows this way, never by respondent id (an integer index is also light on memory).
     df = df.reset_index(drop=True)
-    df.index = pd.Index(pd.RangeIndex(1, len(df) + 1).astype(str), name="respondent")
+    df.index = pd.RangeIndex(1, len(df) + 1, name="respondent")
     id_col = data.get("id", "id" if "id" in df.columns else None)
     ids = None
     if id_col is not None:

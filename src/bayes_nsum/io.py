@@ -4,7 +4,8 @@
 * :func:`check_output_dir` refuses an output folder that cannot be created or written, before
   any work starts, and creates nothing;
 * :class:`StagedFolder` builds a results folder in a temporary folder and moves it into place at
-  the end, so that an interrupted or failed command leaves the previous results as they were;
+  the end, so that an interrupted or failed command leaves the previous results as they were
+  (what a results folder may hold about respondents: :mod:`bayes_nsum.disclosure`);
 * :func:`atomic_write` and the ``write_*`` helpers write one file through a temporary file.
 """
 
@@ -224,19 +225,6 @@ class StagedFolder:
             os.rename(stage / name, t / name)
         stage.rmdir()
         shutil.rmtree(trash, ignore_errors=True)
-
-
-def restricted_dir(folder: str | Path) -> Path:
-    """The ``restricted/`` subfolder of a results folder (respondent-level tables), created
-    readable by its owner only."""
-    path = Path(folder) / RESTRICTED
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
-
-
-#: subfolder of a results folder for respondent-level tables (only with
-#: ``[output] respondent_level = true``)
-RESTRICTED = "restricted"
 
 
 def file_hash(path: str | Path) -> str:

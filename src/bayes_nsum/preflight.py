@@ -17,7 +17,7 @@ meets them, and where each lives:
   dates or text), no repeated column name, ids present and unique:
   :func:`bayes_nsum.data.load_survey` and :func:`bayes_nsum.io.read_table`;
 * the ``[preprocess]`` rules: :func:`bayes_nsum.preprocess.preprocess`;
-* implausible answers (after top-coding): :func:`bayes_nsum.data.check_answers`;
+* implausible answers (after top-coding): :func:`check_answers`;
 * the model: the options it reads, the priors against its parameters and groups:
   :func:`bayes_nsum.analysis.build_model`, for every command whose spec names a Bayesian
   model (``estimate`` and ``validate`` included).
@@ -31,11 +31,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .data import ARD
+from .errors import DataError, format_rows
 from .io import check_output_dir
 from .priors import check_prior_names, load_prior_set, parse_priors
 from .spec import Spec, check_sampler
 
-__all__ = ["check_spec", "check_output", "check_sampler_settings", "prior_search_dirs"]
+__all__ = [
+    "check_spec",
+    "check_output",
+    "check_answers",
+    "check_sampler_settings",
+    "prior_search_dirs",
+]
 
 
 def prior_search_dirs(spec: Spec) -> list[Path]:
@@ -76,3 +86,29 @@ def check_output(path: str | Path, what: str = "output folder") -> Path:
 def check_sampler_settings(settings: dict[str, Any], where: str = "sampler settings") -> None:
     """Check sampler settings with command-line overrides applied (None: not given)."""
     check_sampler(dict(settings), where)
+
+
+def check_answers(ard: ARD, max_answer: float, where: str = "survey") -> None:
+    """Refuse implausible answers (run after pre-processing, so top-coding can cap them).
+
+    An answer is implausible above ``max_answer`` (``[data] max_answer``, default 10,000: far
+    above any personal network), above the known group's size for a known group, or above the
+    frame population. The message names the column and the rows, never the values.
+    """
+    sizes = ard.known_sizes
+    for g in ard.groups:
+        x = ard.counts[g].to_numpy(dtype=float)
+        with np.errstate(invalid="ignore"):
+            ceiling = f"above the ceiling of {max_answer:,.0f} (raise [data] max_answer if real)"
+            tests = [(x > max_answer, ceiling)]
+            if g in ard.known:
+                size = float(sizes[g])
+                tests.append((x > size, f"larger than the known group itself ({size:,.0f} people)"))
+            tests.append((x > ard.total_population, "larger than the frame population"))
+        for mask, why in tests:
+            if mask.any():
+                rows = ard.counts.index[mask]
+                raise DataError(
+                    f"{where}: column '{g}' has answers {why} in rows {format_rows(rows)}; "
+                    "correct them, or cap them with [preprocess] topcode"
+                )

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .disclosure import suppress_small_areas
 from .io import atomic_write, write_csv, write_json
 from .spec import DIAGNOSTIC_DEFAULTS
 
@@ -95,44 +96,6 @@ def denominator_labels(
 
 
 SAMPLE = ("chain", "draw")
-
-#: columns emptied in the per-area rows of a suppressed area
-SUPPRESSED_VALUES = ("estimate", "mean", "lower", "upper")
-
-
-def suppress_small_areas(
-    table: pd.DataFrame, respondents: Mapping[str, int], least: int
-) -> pd.DataFrame:
-    """Suppress the per-area rows of areas with fewer than ``least`` analysed respondents.
-
-    An area estimate from a handful of respondents is close to a function of their own
-    answers (and too imprecise to publish); areas without respondents are predictions of the
-    model alone and are kept. A table with area rows gets a ``suppressed`` column (True on the
-    suppressed rows, whose :data:`SUPPRESSED_VALUES` are emptied); a table without area rows is
-    returned unchanged.
-
-    Parameters
-    ----------
-    table : DataFrame
-        A table with an ``area`` column (empty for national rows).
-    respondents : mapping
-        Area -> number of analysed respondents.
-    least : int
-        ``[output] min_area_respondents``.
-    """
-    if "area" not in table.columns or table.empty:
-        return table
-    area = table["area"].fillna("").astype(str)
-    if not (area != "").any():
-        return table
-    n = area.map(lambda a: int(respondents.get(a, 0)))
-    small = ((area != "") & (n > 0) & (n < int(least))).to_numpy()
-    out = table.copy()
-    for col in SUPPRESSED_VALUES:
-        if col in out.columns:
-            out[col] = out[col].astype(float).where(~small)
-    out["suppressed"] = small
-    return out
 
 
 def array_diagnostics(arr: np.ndarray) -> dict[str, np.ndarray]:

@@ -391,4 +391,8 @@ class NSUMModel(ABC):
         )
         model = cls(ard, priors=cfg["priors"], **cfg.get("options", {}))
         model.prior_set_name = cfg.get("prior_set")
+        model.restore(cfg)
         return model
+
+    def restore(self, config: dict) -> None:  # noqa: B027 - nothing more to restore by default
+        """Take from a saved fit's ``model_config`` what the data alone do not determine."""

@@ -193,6 +193,7 @@ class PooledModel(NSUMModel):
         *NSUMModel.options_used,
         "anchor",
         "correlated",
+        "area_effects",
         "zero_inflation",
         "transmission_by_area",
     )
@@ -276,6 +277,68 @@ class PooledModel(NSUMModel):
     def pooled_dim(self) -> str:
         return "group" if self.options["anchor"] == "posthoc" else "hidden"
 
+    #: per-area information (expected answers divided by their dispersion) above which a
+    #: group's area effects are centred by ``area_effects = "auto"``
+    CENTRING_INFORMATION = 5.0
+
+    @property
+    def centring(self) -> np.ndarray:
+        """Per pooled group, 1 where the area effects are centred, 0 where non-centred.
+
+        ``area_effects = "auto"`` centres a group when the answers of a typical area carry
+        more information about its log rate than the pooling prior: the median over areas with
+        respondents of :math:`\\sum_i \\hat\\mu_i \\hat w/(\\hat w + \\hat\\mu_i)` (the
+        negative-binomial Fisher information for a log mean, with :math:`\\hat\\mu_i` the
+        group's mean answer in the area and :math:`\\hat w` a moment estimate of the NB shape
+        from the within-area variance) above :data:`CENTRING_INFORMATION`. Centred effects mix
+        well when the data pin each area's rate; non-centred when the prior does
+        (Papaspiliopoulos, Roberts and Skold 2007).
+        """
+        if getattr(self, "_centring", None) is not None:
+            return self._centring
+        opt = self.options["area_effects"]
+        groups = self.pooled_groups
+        if opt != "auto":
+            self._centring = np.full(len(groups), 1.0 if opt == "centred" else 0.0)
+            return self._centring
+        y = self.answers()
+        lam = []
+        for g in groups:
+            col = y[:, self.data.groups.index(g)]
+            ok = ~np.isnan(col)
+            area = self.area_index[ok]
+            vals = col[ok]
+            n = np.bincount(area, minlength=len(self.data.areas))
+            tot = np.bincount(area, vals, minlength=len(self.data.areas))
+            sq = np.bincount(area, vals**2, minlength=len(self.data.areas))
+            has = n > 1
+            mean = tot[has] / n[has]
+            var = (sq[has] - n[has] * mean**2) / (n[has] - 1)
+            excess = np.sum(n[has] * np.maximum(var - mean, 0)) / max(
+                np.sum(n[has] * mean**2), 1e-12
+            )
+            w = 1 / max(excess, 1e-6)  # var = mean + mean^2 / w within areas
+            info = n[has] * mean * w / (w + mean)
+            lam.append(1.0 if len(info) and np.median(info) > self.CENTRING_INFORMATION else 0.0)
+        self._centring = np.asarray(lam)
+        return self._centring
+
+    def config(self) -> dict:
+        """As the base class, with the area effects' parametrisation actually used."""
+        return {**super().config(), "area_centring": [float(v) for v in self.centring]}
+
+    def restore(self, config: dict) -> None:
+        """Use the saved fit's parametrisation of the area effects (see :meth:`config`)."""
+        if config.get("area_centring") is not None:
+            self._centring = np.asarray(config["area_centring"], float)
+
+    @staticmethod
+    def area_log_rate(m, s, z, lam):
+        """Log share :math:`m + s^{1-\\lambda}(z - \\lambda m)` from the area effects z, which are
+        N(0, 1) (non-centred, :math:`\\lambda = 0`) or N(m, s) (centred, :math:`\\lambda = 1`);
+        numpy, xarray or PyTensor."""
+        return m + s ** (1 - lam) * (z - lam * m)
+
     def param_groups(self) -> dict[str, list[str] | None]:
         groups: dict[str, list[str] | None] = {
             "mu": None,
@@ -343,8 +406,9 @@ class PooledModel(NSUMModel):
             dim = self.pooled_dim
             m = create_group_param("log_prev_mean", self.priors["log_prev_mean"], dim)
             s = create_group_param("sigma_area", self.priors["sigma_area"], dim)
-            z = pm.Normal("z_area", 0.0, 1.0, dims=(dim, "area"))
-            log_r_pooled = (m[:, None] + s[:, None] * z).T  # (J, pooled groups)
+            lam = pt.as_tensor(self.centring)[:, None]
+            z = pm.Normal("z_area", lam * m[:, None], s[:, None] ** lam, dims=(dim, "area"))
+            log_r_pooled = self.area_log_rate(m[:, None], s[:, None], z, lam).T  # (J, groups)
             if posthoc:
                 log_rate_area = log_r_pooled
             else:
@@ -400,8 +464,9 @@ class PooledModel(NSUMModel):
         dim = self.pooled_dim
         m = self.param_draws(draws, "log_prev_mean", dim)
         sd = self.param_draws(draws, "sigma_area", dim)
-        z = draws["z_area"]
-        lr = (m + sd * z).assign_coords({dim: pooled, "area": d.areas})
+        lam = xr.DataArray(self.centring, dims=dim)
+        lr = self.area_log_rate(m, sd, draws["z_area"], lam)
+        lr = lr.assign_coords({dim: pooled, "area": d.areas})
         lr = np.asarray(lr.transpose("sample", "area", dim).values, float)
         out = np.empty((lr.shape[0], len(d.areas), len(groups)))
         if self.options["anchor"] == "posthoc":
@@ -473,8 +538,8 @@ class PooledModel(NSUMModel):
         hidden = list(d.hidden)
         m = self.param_draws(post, "log_prev_mean", dim)
         s = self.param_draws(post, "sigma_area", dim)
-        z = post["z_area"]
-        log_r = m + s * z  # (chain, draw, dim, area)
+        lam = xr.DataArray(self.centring, dims=dim)
+        log_r = self.area_log_rate(m, s, post["z_area"], lam)  # (chain, draw, dim, area)
         log_r = log_r.assign_coords({dim: self.pooled_groups, "area": d.areas})
         if self.options["anchor"] == "posthoc":
             at = d.area_table

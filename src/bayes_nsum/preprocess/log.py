@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..io import restricted_dir, write_csv
+from ..disclosure import restricted_dir
+from ..io import write_csv
 
 CHANGE_COLUMNS = ["rule", "group", "respondent", "old", "new", "detail"]
 SUMMARY_COLUMNS = ["rule", "group", "n_changed"]
@@ -143,7 +144,9 @@ class PreprocessLog:
         if respondent_level:
             table = self.to_frame()
             if ids is not None:
-                table.insert(3, "id", table["respondent"].map(pd.Series(ids)).astype(object))
+                ids = pd.Series(ids)
+                by_label = pd.Series(ids.to_numpy(), index=ids.index.astype(str))
+                table.insert(3, "id", table["respondent"].map(by_label).astype(object))
             paths["changes"] = write_csv(
                 table, restricted_dir(directory) / "preprocess_changes.csv"
             )

@@ -312,14 +312,14 @@ def run_sweep(
     -------
     SweepResult
     """
-    from ..preflight import check_output
+    from ..preflight import check_output, check_spec
 
     say = echo or (lambda _msg: None)
     if executor is None and scheduler is None and int(workers) < 1:
         raise BayesNsumError(f"--workers must be at least 1, got {workers}")
     out = check_output(out, "sweep output folder")
-    # every scenario's spec is built (and checked) before anything is written
-    specs = [(s, sweep.spec_for(s)) for s in sweep.scenarios()]
+    # every scenario's spec is built and checked (keys, priors) before anything is written
+    specs = [(s, check_spec(sweep.spec_for(s))) for s in sweep.scenarios()]
     out.mkdir(parents=True, exist_ok=True)
     write_json(sweep.describe(), out / "sweep.json")
     todo: list[tuple[Scenario, Spec, Path]] = []
