@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo   -- create the environment and run the example analysis
+#   make demo   -- create the environment and run the example analysis (Scale of Harm design:
+#                  victims and offenders by municipality, maps and report in results/demo/)
 #   make test   -- create the environment and run the tests (fast tier, then slow tier)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -17,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	echo "using $$PY ($$($$PY --version))"; \
 	[ -x $(BIN)/python ] || $$PY -m venv $(VENV); \
 	$(BIN)/python -m pip install -q --upgrade pip && \
-	$(BIN)/python -m pip install -q -e ".[test,docs]" && touch $@
+	$(BIN)/python -m pip install -q -e ".[test,docs,maps]" && touch $@
 
 # The report test renders report.html in headless Chromium (Debian package); without it that
 # one test is skipped with a message.

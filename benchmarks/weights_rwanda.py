@@ -34,29 +34,58 @@ def main() -> None:
     rows = []
     cl = classical_estimates(prep)
     for r in cl[cl["quantity"] == "size"].itertuples():
-        rows.append({"estimator": "Killworth, weighted", "group": r.group, "estimate": r.estimate,
-                     "lower": r.lower, "upper": r.upper})
+        rows.append(
+            {
+                "estimator": "Killworth, weighted",
+                "group": r.group,
+                "estimate": r.estimate,
+                "lower": r.lower,
+                "upper": r.upper,
+            }
+        )
     ard = prep.ard
     un = estimate_table(
-        ard.counts[ard.groups], ard.known_sizes, ard.total_population, list(ard.hidden),
-        n_boot=200, seed=1,
+        ard.counts[ard.groups],
+        ard.known_sizes,
+        ard.total_population,
+        list(ard.hidden),
+        n_boot=200,
+        seed=1,
     )
     for r in un[un["quantity"] == "size"].itertuples():
-        rows.append({"estimator": "Killworth, unweighted", "group": r.group, "estimate": r.estimate,
-                     "lower": r.lower, "upper": r.upper})
+        rows.append(
+            {
+                "estimator": "Killworth, unweighted",
+                "group": r.group,
+                "estimate": r.estimate,
+                "lower": r.lower,
+                "upper": r.upper,
+            }
+        )
     spec = prep.spec.with_value("model.name", "degree")
     degree = replace(prep, spec=spec)
     info = {}
-    for label, weights in (("degree model, weighted (adjusted)", True),
-                           ("degree model, unweighted", False)):
+    for label, weights in (
+        ("degree model, weighted (adjusted)", True),
+        ("degree model, unweighted", False),
+    ):
         model = build_model(replace(degree, spec=spec.with_value("model.survey_weights", weights)))
         res = model.fit(draws=1000, tune=1000, chains=4, seed=20240521, progress=False)
         s = res.summary(0.9).query("quantity == 'size'")
         for r in s.itertuples():
-            rows.append({"estimator": label, "group": r.group, "estimate": r.estimate,
-                         "lower": r.lower, "upper": r.upper})
-        info[label] = {"converged": res.diagnostics()["passed"],
-                       "design_adjustment": res.tree.attrs.get("design_adjustment")}
+            rows.append(
+                {
+                    "estimator": label,
+                    "group": r.group,
+                    "estimate": r.estimate,
+                    "lower": r.lower,
+                    "upper": r.upper,
+                }
+            )
+        info[label] = {
+            "converged": res.diagnostics()["passed"],
+            "design_adjustment": res.tree.attrs.get("design_adjustment"),
+        }
     table = pd.DataFrame(rows)
     table.to_csv(out / "weights_rwanda.csv", index=False)
     (out / "weights_rwanda.json").write_text(json.dumps(info, indent=1, default=str))

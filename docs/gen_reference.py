@@ -24,6 +24,10 @@ SPEC_PAGE = Path(__file__).resolve().parent / "reference" / "spec.md"
 SECTION_INTRO = {
     "data": "Where the survey and the known sizes are, and which columns play which role. "
     "Paths are relative to the spec file.",
+    "roster": "How a household roster (`[data] roster`) gives the area table's columns: each "
+    "category's size in an area is the share of the area's rostered members in it times the "
+    "area's population (see [Known sizes from a household roster](../guide/roster.md); every "
+    "derived value is logged in `roster_log.csv`). Only with `[data] roster`.",
     "groups": "Which groups are known (their sizes teach the model the respondents' network "
     "sizes) and which are hidden (the estimands).",
     "preprocess": "Explicit, optional and logged clean-up rules, run in the order combine → "
@@ -97,7 +101,8 @@ def render_spec_reference() -> str:
     )
 
     defaults = {
-        "data": {"max_answer": MAX_ANSWER},
+        "data": {"max_answer": MAX_ANSWER, "boundaries_key": "area"},
+        "roster": {"layout": "member", "smoothing": 0},
         "sampler": SAMPLER_DEFAULTS,
         "diagnostics": DIAGNOSTIC_DEFAULTS,
         "output": OUTPUT_DEFAULTS,

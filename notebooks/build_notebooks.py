@@ -884,12 +884,299 @@ little power; the benchmark pages report full calibration runs.""",
     ),
 ]
 
+
+# ---------------------------------------------------------------------------------------------
+# 6. Scale of Harm from the raw survey
+# ---------------------------------------------------------------------------------------------
+
+SCALE_OF_HARM_RAW = [
+    (
+        "md",
+        """\
+# The Scale of Harm analysis from the raw survey
+
+A study team does not start from a clean area table: it has a household survey. This notebook
+runs the whole Scale of Harm analysis from raw files, with the **synthetic** survey in
+`models/scale_of_harm_raw/` (written by its `make_data.py` with a fixed seed, in the study's
+shape, with the truth known):
+
+* `municipalities.csv`: each municipality's population;
+* `roster.csv`: every member of every surveyed household, with age and occupation;
+* `survey.csv`: fourteen "how many ... do you know" questions about known groups, and victims
+  and offenders each asked twice (in general and for livestreamed abuse), some answers missing;
+* `municipalities.geojson`: synthetic boundaries for the maps.
+
+One spec, `models/scale_of_harm_raw/spec.toml`, takes them to the report: the roster gives the
+area table, the pre-processing combines the questions, imputes and top-codes, and the partially
+pooled model estimates victims per child and offenders per adult, per municipality and
+nationally.""",
+    ),
+    setup_cell("nb06", seed=2022),
+    fmt_cell(),
+    (
+        "code",
+        """\
+RAW = ROOT / "models" / "scale_of_harm_raw"
+muni = pd.read_csv(RAW / "municipalities.csv")
+roster = pd.read_csv(RAW / "roster.csv")
+survey = pd.read_csv(RAW / "survey.csv")
+truth = pd.read_csv(RAW / "truth.csv", keep_default_na=False)
+print(
+    f"{len(muni)} municipalities; a roster of {len(roster):,} members in "
+    f"{roster.household_id.nunique():,} households; {len(survey):,} respondents in "
+    f"{survey.municipality.nunique()} municipalities."
+)
+print("roster columns:", ", ".join(roster.columns))
+print("survey columns:", ", ".join(survey.columns))
+missing = survey.drop(columns=["respondent_id", "municipality", "household_id"]).isna().sum()
+print(f"missing answers: {int(missing.sum())} over {int((missing > 0).sum())} questions")
+roster.occupation.value_counts().head(8)""",
+    ),
+    (
+        "md",
+        """\
+## The spec
+
+Everything that happens is in the spec: where the files are, how the roster is read, the
+pre-processing rules and the model.""",
+    ),
+    ("code", 'print((RAW / "spec.toml").read_text())'),
+    (
+        "md",
+        """\
+## From the roster to the area table
+
+For each municipality and each category of the `[roster.categories]` table, the share of the
+rostered members in the category times the municipality's population is the category's size
+there. `smoothing` pulls each share towards the national roster share by a few members' worth,
+so that a rare occupation that no rostered member of a small municipality has does not get a
+size of zero; a municipality without any rostered household gets the national share. The roster
+also gives each municipality's mean household size, used by the imputation below. Every
+derived value is logged (`roster_log.csv` in the results folder).""",
+    ),
+    (
+        "code",
+        """\
+from bayes_nsum.analysis import prepare
+from bayes_nsum.spec import Spec
+
+spec = Spec.from_file(RAW / "spec.toml")
+prep = prepare(spec)
+ard = prep.ard
+at = ard.area_table
+counts = ard.roster_counts
+print(prep.raw.roster.settings["estimator"])
+print(
+    f"members rostered per municipality: median {counts.members[counts.members > 0].median():.0f}; "
+    f"municipalities with no roster (national shares): {len(prep.raw.roster.settings['areas_national_share'])}"
+)
+counts.head()""",
+    ),
+    (
+        "code",
+        """\
+true_size = truth[(truth.quantity == "size") & (truth.area != "")].pivot(
+    index="area", columns="group", values="value"
+)
+shown = ["teachers", "drivers", "children_0_2", "children_13_17", "doctors"]
+fig, ax = plt.subplots(figsize=(6, 5))
+for g in shown:
+    ax.scatter(true_size.loc[at.index, g], at[g], s=12, label=g, alpha=0.7)
+lims = [true_size[shown].min().min() / 2, true_size[shown].max().max() * 2]
+ax.plot(lims, lims, "k--", lw=1, label="derived = true")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("true size in the municipality (people)")
+ax.set_ylabel("size derived from the roster (people)")
+ax.set_title("Known-group sizes from the household roster")
+ax.legend(fontsize=8)
+plt.show()
+big = counts.members >= counts.members[counts.members > 0].median()
+for g in shown:
+    rel = (at.loc[big, g] / true_size.loc[counts.index[big], g] - 1).abs().median()
+    print(f"{g}: median relative error {rel:.0%} in the municipalities with the larger rosters")""",
+    ),
+    (
+        "md",
+        """\
+Rare groups (doctors) are estimated poorly from a few households per municipality: the roster
+sample is small. The model below uses the sizes as exact.
+
+## Pre-processing
+
+The two questions of each hidden group are combined by taking the larger answer; respondents
+who report offenders but no victims, or victims but no offenders, have the missing side imputed
+(the study's rule: offenders set to the municipality's mean household size, here the column the
+roster wrote); the known groups' answers are top-coded at their `p95`. Every change is logged.""",
+    ),
+    (
+        "code",
+        """\
+log = prep.log.summary()
+print(log[log.rule.isin(["combine", "impute"])].to_string(index=False))
+steps = {st["rule"]: st["settings"] for st in prep.log.to_dict()["steps"]}
+imp = steps["impute"]
+print(
+    f"victims per offender used by the imputation: {imp['victims_per_offender']:.2f} "
+    f"({imp['victims_per_offender_source']}); household sizes from the area-table column "
+    f"{imp['household_size_column']!r}"
+)
+caps = pd.Series(steps["topcode"]["caps"]).sort_values()
+print("top-coding caps (95th percentile of each known group's answers):")
+print(caps.to_string())""",
+    ),
+    (
+        "md",
+        """\
+## The partially pooled model, end to end
+
+`run_fit` is what `bayes-nsum fit` runs: the same checks, the fit, the post-fit checks and the
+results folder with the report and the maps.""",
+    ),
+    (
+        "code",
+        """\
+from bayes_nsum.analysis import run_fit
+
+result, diag, outdir = run_fit(spec, OUT / "fit", SAMPLER)
+print(
+    f"Sampling took {result.timings['sample_s']:.0f} s. Convergence checks passed: {diag['passed']} "
+    f"(largest R-hat {diag['max_r_hat']:.3f}, smallest bulk ESS {diag['min_ess_bulk']:.0f})."
+)
+summary = pd.read_csv(outdir / "summary.csv", keep_default_na=False)
+nat = summary[(summary.area == "") & summary.quantity.isin(["prevalence", "one_in_x"])]
+true_prev = truth[(truth.area == "") & (truth.quantity == "prevalence")].set_index("group").value
+for g in ard.hidden:
+    p = nat[(nat.group == g) & (nat.quantity == "prevalence")].iloc[0]
+    x = nat[(nat.group == g) & (nat.quantity == "one_in_x")].iloc[0]
+    lo, hi = float(p.lower), float(p.upper)
+    print(
+        f"{g}: {100 * float(p.estimate):.2f}% of {p.denominator} ({spec.interval_prob:.0%} interval "
+        f"{100 * lo:.2f}% to {100 * hi:.2f}%), about 1 in {float(x.estimate):,.0f}; true "
+        f"{100 * true_prev[g]:.2f}% ({'inside' if lo <= true_prev[g] <= hi else 'outside'} the interval)"
+    )""",
+    ),
+    (
+        "md",
+        """\
+## What the roster's noise costs
+
+The model takes the roster-derived sizes as exact. Here the truth is known, so the same fit can
+be run with the true known-group sizes (and the true children, adults and household sizes) in
+place of the roster's: the difference is what treating a small roster sample as exact costs.""",
+    ),
+    (
+        "code",
+        """\
+import shutil
+import tomllib
+
+import tomli_w
+
+exact = OUT / "true_sizes"
+exact.mkdir()
+for name in ("survey.csv", "municipalities.geojson"):
+    shutil.copy(RAW / name, exact / name)
+true_cols = truth[(truth.area != "") & truth.quantity.isin(["size", "mean"])].pivot(
+    index="area", columns="group", values="value"
+)
+muni.set_index("area").join(true_cols).reset_index().to_csv(exact / "area_table.csv", index=False)
+raw_spec = tomllib.loads((RAW / "spec.toml").read_text())
+del raw_spec["data"]["roster"], raw_spec["roster"]
+raw_spec["data"]["area_table"] = "area_table.csv"
+(exact / "spec.toml").write_text(tomli_w.dumps(raw_spec))
+res_exact, diag_exact, out_exact = run_fit(exact / "spec.toml", exact / "fit", SAMPLER, steps=())
+s_exact = pd.read_csv(out_exact / "summary.csv", keep_default_na=False)
+for g in ard.hidden:
+    pick = lambda t: float(t[(t.area == "") & (t.group == g) & (t.quantity == "prevalence")].estimate.iloc[0])
+    print(
+        f"{g}: {100 * pick(summary):.2f}% with the roster's sizes, {100 * pick(s_exact):.2f}% with "
+        f"the true sizes; true {100 * true_prev[g]:.2f}%"
+    )""",
+    ),
+    (
+        "md",
+        """\
+Sizes estimated from a few households per municipality are noisy, and noise in the known sizes
+does not average out in the model: the degrees absorb it. The counts behind the sizes stay on
+the data (`ard.roster_counts`) for a model that keeps their uncertainty.
+
+The offenders' estimate is pushed up by the imputation rule: a respondent who knows victims but
+reports no offender is taken to know a whole household's worth of offenders. The rule is the
+study's; the log says how many answers it changed, and a sensitivity analysis can switch it off.
+
+## Municipality by municipality
+
+Municipalities without respondents are predictions from the pooling distribution; those with
+fewer respondents than `[output] min_area_respondents` are suppressed in every table.""",
+    ),
+    (
+        "code",
+        """\
+prev = summary[(summary.quantity == "prevalence") & (summary.area != "")]
+prev = prev[prev.estimate != ""].astype({"estimate": float, "lower": float, "upper": float})
+true_area = truth[(truth.quantity == "prevalence") & (truth.area != "")].pivot(
+    index="area", columns="group", values="value"
+)
+no_resp = set(ard.areas) - set(ard.area)
+fig, axes = plt.subplots(1, len(ard.hidden), figsize=(5 * len(ard.hidden), 4.5), squeeze=False)
+for ax, g in zip(axes[0], ard.hidden, strict=True):
+    r = prev[prev.group == g].set_index("area")
+    t = true_area.loc[r.index, g]
+    pred = r.index.isin(no_resp)
+    ax.errorbar(t[~pred], r.estimate[~pred], yerr=[r.estimate[~pred] - r.lower[~pred], r.upper[~pred] - r.estimate[~pred]],
+                fmt="o", ms=3, alpha=0.6, label="with respondents")
+    ax.errorbar(t[pred], r.estimate[pred], yerr=[r.estimate[pred] - r.lower[pred], r.upper[pred] - r.estimate[pred]],
+                fmt="s", ms=4, mfc="white", label="no respondents (predicted)")
+    lims = [t.min() / 1.5, t.max() * 1.5]
+    ax.plot(lims, lims, "k--", lw=1, label="estimate = truth")
+    ax.set_xlabel(f"true prevalence of {g} (share of {r.denominator.iloc[0]})")
+    ax.set_ylabel("posterior median and interval (share)")
+    covered = ((r.lower <= t) & (t <= r.upper)).mean()
+    ax.set_title(f"{g}: {covered:.0%} of the intervals cover the truth", fontsize=9)
+    ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()""",
+    ),
+    (
+        "md",
+        """\
+## Maps
+
+With `[data] boundaries` (and GeoPandas, the `maps` extra) the report holds a map of each hidden
+group's prevalence and one of its interval width per municipality; the images are also in the
+results folder's `maps/` subfolder.""",
+    ),
+    (
+        "code",
+        """\
+from IPython.display import Image, display
+
+maps = sorted((outdir / "maps").glob("*.png"))
+print(f"report: {outdir / 'report.html'}; {len(maps)} map images")
+for path in maps[:2]:
+    display(Image(filename=str(path)))
+if not maps:
+    from bayes_nsum.report.maps import geopandas_missing
+
+    print(geopandas_missing())""",
+    ),
+    (
+        "md",
+        """\
+With the fast settings used by the tests the sampler runs are short and the convergence checks
+may fail; run the notebook without `BAYES_NSUM_NB_FAST` (or `bayes-nsum fit` on the spec) for
+numbers worth reading.""",
+    ),
+]
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_scale_of_harm.ipynb": SCALE_OF_HARM,
     "03_comparing_priors.ipynb": COMPARING_PRIORS,
     "04_sensitivity.ipynb": SENSITIVITY,
     "05_calibration.ipynb": CALIBRATION,
+    "06_scale_of_harm_raw.ipynb": SCALE_OF_HARM_RAW,
 }
 
 

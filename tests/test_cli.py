@@ -11,6 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bayes_nsum.cli import EXIT_BAD_INPUT, EXIT_UNCONVERGED, main
 
@@ -122,11 +123,63 @@ def test_simulate_ard_writes_files(capsys, tmp_path):
 
 
 def test_demo_classical_only(capsys, tmp_path):
+    """The default demo is the Scale of Harm example, regenerated from its seed: the same files
+    as models/scale_of_harm_example; the Rwanda analysis is the second example."""
     code, out, err = run(capsys, "demo", "--classical-only", "--out", tmp_path / "demo")
     assert code == 0, err
+    example = tmp_path / "demo" / "example"
+    shipped = ROOT / "models" / "scale_of_harm_example"
+    for name in ("survey.csv", "area_table.csv", "truth.csv", "boundaries.geojson", "spec.toml"):
+        assert (example / name).read_bytes() == (shipped / name).read_bytes(), name
     table = pd.read_csv(tmp_path / "demo" / "classical" / "estimates.csv", keep_default_na=False)
+    assert list(table.columns) == [*ESTIMATE_COLUMNS, "suppressed"]
+    assert set(table.group) == {"victims", "offenders"} and table.area.nunique() == 151
+    assert "Scale of Harm" in out and "pooled" not in out
+
+    code, out, err = run(
+        capsys, "demo", "--example", "rwanda", "--classical-only", "--out", tmp_path / "rw"
+    )
+    assert code == 0, err
+    table = pd.read_csv(tmp_path / "rw" / "classical" / "estimates.csv", keep_default_na=False)
     assert list(table.columns) == ESTIMATE_COLUMNS
     assert "Classical" in out and "Bayesian" not in out
+
+
+def test_demo_scale_of_harm_with_fake_sampling(capsys, fake_sampling, tmp_path, monkeypatch):
+    """The demo's whole path (fit, console summary, truth check, report, maps) on prior draws."""
+    fake_sampling()
+    monkeypatch.setenv("BAYES_NSUM_FAST", "1")
+    code, out, err = run(capsys, "demo", "--quiet", "--out", tmp_path / "demo")
+    assert code == 0, err
+    pooled = tmp_path / "demo" / "pooled"
+    assert (pooled / "report.html").is_file() and (pooled / "summary.csv").is_file()
+    assert "true national prevalence" in out and "1 in" in out
+    assert "Per area (150 areas" in out and "full per-area table" in out
+    assert len(out.splitlines()) < 60  # one screen, not a line per area
+    try:
+        import geopandas  # noqa: F401
+    except ImportError:
+        assert "pip install 'bayes_nsum[maps]'" in err
+    else:
+        assert sorted(p.name for p in (pooled / "maps").glob("*.png")) == [
+            "offenders_interval_width.png",
+            "offenders_prevalence.png",
+            "victims_interval_width.png",
+            "victims_prevalence.png",
+        ]
+
+
+@pytest.mark.slow
+def test_demo_samples_for_real_in_fast_mode(capsys, tmp_path, monkeypatch):
+    """`make demo` with BAYES_NSUM_FAST=1: the pooled model really sampled, report and maps."""
+    monkeypatch.setenv("BAYES_NSUM_FAST", "1")
+    code, out, err = run(capsys, "demo", "--quiet", "--out", tmp_path / "demo")
+    assert code == 0, err
+    summary = pd.read_csv(tmp_path / "demo" / "pooled" / "summary.csv", keep_default_na=False)
+    nat = summary[(summary.area == "") & (summary.quantity == "one_in_x")]
+    assert set(nat.group) == {"victims", "offenders"}
+    assert set(nat.denominator) == {"children", "adults"}
+    assert "true national prevalence" in out and "report:" in out
 
 
 # -- fit with mocked sampling ----------------------------------------------------------------

@@ -35,6 +35,7 @@ NOTEBOOK_NAMES = [
     "03_comparing_priors.ipynb",
     "04_sensitivity.ipynb",
     "05_calibration.ipynb",
+    "06_scale_of_harm_raw.ipynb",
 ]
 CELL_TIMEOUT_S = 600
 

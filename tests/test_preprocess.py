@@ -339,6 +339,25 @@ def test_driver_order_and_resolved_settings(vo):
     assert len(out) == 7
 
 
+def test_household_size_from_an_area_table_column(vo):
+    """``household_size = "column"`` reads each area's mean household size from the area
+    table (e.g. the column a household roster wrote); the log names the column."""
+    table = pd.DataFrame({"hh": [4.6, 3.2]}, index=pd.Index(["x", "y"], name="area"))
+    config = {"impute": {"victims": "vic", "offenders": "off", "household_size": "hh"}}
+    out, log = preprocess(vo, [], ["vic", "off"], config, area_table=table)
+    settings = log.steps[0]["settings"]
+    assert settings["household_size"] == {"x": 4.6, "y": 3.2}
+    assert settings["household_size_column"] == "hh"
+    assert out.loc["r4", "off"] == 5  # area x: 4.6 rounded half up
+    with pytest.raises(SpecError, match="no area table"):
+        preprocess(vo, [], ["vic", "off"], config)
+    with pytest.raises(DataError, match="no column 'size'"):
+        bad = {"impute": {**config["impute"], "household_size": "size"}}
+        preprocess(vo, [], ["vic", "off"], bad, area_table=table)
+    with pytest.raises(DataError, match=r"'hh' must be a positive number.*areas y"):
+        preprocess(vo, [], ["vic", "off"], config, area_table=table.assign(hh=[4.6, 0.0]))
+
+
 # ---------------------------------------------------------------------------------------------
 # config errors
 # ---------------------------------------------------------------------------------------------

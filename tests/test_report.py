@@ -253,6 +253,8 @@ def test_compare_cli_reuses_fits(tmp_path, capsys):
     assert table["reused"].all()
     assert table["ic_mean_abs_rel_error"].notna().all()
     _check_html(out / "compare.html")
+    wide = (out / "compare_wide.md").read_text()  # paper-ready: both models' sizes side by side
+    assert "| h1 | size |" in wide and (out / "compare_wide.tex").is_file()
     details = json.loads((out / "compare.json").read_text())
     assert set(details["internal_consistency"]) == {"barrier", "degree"}
 

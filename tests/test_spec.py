@@ -85,6 +85,7 @@ def test_every_schema_key_is_accepted():
         ("model", "transmission"): {"victims": 0.5},
         ("model", "name"): "degree",
         ("model", "area_effects"): "auto",
+        ("model", "known_shares"): "roster",
         ("data", "covariates"): ["c"],
         ("data", "max_answer"): 100,
         ("groups", "denominators"): {"victims": "children"},

@@ -300,6 +300,22 @@ def test_run_gather_skip_and_rerun(tmp_path):
     assert sorted(fourth) == sorted(ids)
 
 
+def test_progress_lines_when_each_scenario_starts_and_ends(tmp_path):
+    sw = _sweep({"preprocess.topcode": [30, 20]})
+    ids = [s.id for s in sw.scenarios()]
+    lines: list[str] = []
+    run_sweep(sw, tmp_path, executor=SyncExecutor(), echo=lines.append)
+    assert len(lines) == 4
+    for k, sid in enumerate(ids):
+        start, end = lines[2 * k], lines[2 * k + 1]
+        assert start.startswith(f"[start] {sid} (preprocess.topcode=") and "elapsed" in start
+        assert end.startswith(f"[{k + 1}/2] {sid} complete in ") and "; elapsed " in end
+    from bayes_nsum.sweep.run import _LOCAL_START, _duration
+
+    assert _LOCAL_START == []  # the in-process callback is removed after the sweep
+    assert (_duration(5.2), _duration(125), _duration(3725)) == ("5 s", "2 min 05 s", "1 h 02 min")
+
+
 def test_failures_are_captured_and_do_not_stop_others(tmp_path):
     # one scenario fails inside the analysis (a value the pre-processing rejects) and one
     # because its runner raises
@@ -456,6 +472,9 @@ def test_compare_priors_assembles_one_table(tmp_path, monkeypatch):
     assert set(res.prior_predictive["prior_set"]) == set(sets)
     for f in (
         "comparison.csv",
+        "comparison_wide.csv",
+        "comparison_wide.md",
+        "comparison_wide.tex",
         "comparison.png",
         "sensitivity.csv",
         "prior_predictive.csv",
@@ -647,7 +666,9 @@ def test_power_scaling_sensitivity_table(rwanda_prep):
     th = table.attrs["threshold"]
     for r in table.itertuples():
         expect = (
-            "prior-data conflict"
+            "prior-dominated (not identified by the data)"
+            if r.variable == "tau"  # never a conflict: the data carry nothing on it
+            else "prior-data conflict"
             if r.prior >= th and r.likelihood >= th
             else "strong prior / weak likelihood"
             if r.prior >= th

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,28 +50,15 @@ from .preflight import (
     prior_search_dirs,
 )
 from .preprocess import PreprocessLog, preprocess
+from .report.maps import boundaries_record, map_warnings
+from .roster import roster_log_table
 from .spec import Spec, load_spec
 
-__all__ = [
-    "CLASSICAL_MODELS",
-    "POST_FIT_STEPS",
-    "Prepared",
-    "Fit",
-    "prepare",
-    "provenance",
-    "classical_estimates",
-    "run_estimate",
-    "run_validate",
-    "model_class",
-    "build_model",
-    "fit_and_check",
-    "write_fit",
-    "save_fit",
-    "run_fit",
-    "check_model",
-    "prior_search_dirs",
-    "FIT_OUTPUTS",
-]
+__all__ = (
+    "CLASSICAL_MODELS POST_FIT_STEPS Prepared Fit prepare provenance classical_estimates "
+    "run_estimate run_validate model_class build_model fit_and_check write_fit save_fit run_fit "
+    "check_model prior_search_dirs FIT_OUTPUTS"
+).split()
 
 #: every entry a ``fit`` may write in its results folder (stale ones of an earlier run are
 #: replaced or removed; other entries, e.g. ``internal_consistency.csv``, are left alone)
@@ -80,10 +67,11 @@ FIT_OUTPUTS = tuple(
     "preprocess_changes.csv classical_estimates.csv classical_estimates_error.json ppc.csv "
     "ppc_error.json degrees.csv degrees_summary.csv degrees_error.json "
     "log_likelihood_error.json sensitivity.csv sensitivity_note.json sensitivity_error.json "
-    "report.html restricted".split()
+    "roster_log.csv report.html maps restricted".split()
 )
 ESTIMATE_OUTPUTS = tuple(
-    "estimates.csv provenance.json preprocess_log.csv preprocess_changes.csv restricted".split()
+    "estimates.csv provenance.json preprocess_log.csv preprocess_changes.csv roster_log.csv "
+    "restricted".split()
 )
 VALIDATE_OUTPUTS = ("internal_consistency.csv", "internal_consistency.json")
 
@@ -96,6 +84,8 @@ class Prepared:
     raw: ARD
     ard: ARD
     log: PreprocessLog
+    #: problems that do not stop the analysis (printed by the command line, in provenance.json)
+    warnings: list[str] = field(default_factory=list)
 
 
 def prepare(spec: Spec | str | Path | dict) -> Prepared:
@@ -114,7 +104,11 @@ def prepare(spec: Spec | str | Path | dict) -> Prepared:
     where = f"survey {Path(raw.source).name}"
     try:
         cleaned, log = preprocess(
-            frame, list(raw.known), list(raw.hidden), spec.section("preprocess") or None
+            frame,
+            list(raw.known),
+            list(raw.hidden),
+            spec.section("preprocess") or None,
+            area_table=raw.area_table,
         )
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
@@ -123,7 +117,8 @@ def prepare(spec: Spec | str | Path | dict) -> Prepared:
     if ard.n == 0:
         raise DataError(f"{where}: the survey is empty after pre-processing")
     check_answers(ard, spec.max_answer, where)
-    return Prepared(spec=spec, raw=raw, ard=ard, log=log)
+    warnings = map_warnings(spec, raw.areas)
+    return Prepared(spec=spec, raw=raw, ard=ard, log=log, warnings=warnings)
 
 
 def check_model(prep: Prepared, prior_set: str | None = None):
@@ -142,8 +137,17 @@ def area_respondents(ard: ARD) -> dict[str, int]:
 
 
 def write_preprocess_log(prep: Prepared, folder: Path) -> dict[str, Path]:
-    """``preprocess_log.csv`` and, with ``[output] respondent_level``, the restricted listing."""
-    return prep.log.write(folder, prep.spec.respondent_level, prep.raw.ids)
+    """``preprocess_log.csv`` and, with ``[output] respondent_level``, the restricted listing;
+    with a household roster ``roster_log.csv`` (areas of few rostered households suppressed;
+    the full log in ``restricted/`` with ``respondent_level``)."""
+    paths = prep.log.write(folder, prep.spec.respondent_level, prep.raw.ids)
+    roster = prep.raw.roster
+    if roster is not None:
+        least = prep.spec.min_area_respondents
+        paths["roster_log"] = write_csv(roster_log_table(roster, least), folder / "roster_log.csv")
+        if prep.spec.respondent_level:
+            write_csv(roster.log, restricted_dir(folder) / "roster_log.csv")
+    return paths
 
 
 def versions() -> dict[str, str]:
@@ -169,6 +173,9 @@ def provenance(prep: Prepared, settings: dict[str, Any] | None = None, **extra: 
         "n_respondents": prep.ard.n,
         "n_respondents_raw": prep.raw.n,
         "preprocess": prep.log.to_dict(),
+        "roster": None if prep.raw.roster is None else prep.raw.roster.settings,
+        "boundaries": boundaries_record(prep.spec),
+        "warnings": prep.warnings,
         "sampler": settings,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
@@ -180,14 +187,11 @@ def provenance(prep: Prepared, settings: dict[str, Any] | None = None, **extra: 
 # ---------------------------------------------------------------------------------------------
 
 
-def _classical_options(spec: Spec) -> dict[str, Any]:
-    return spec.model.classical_options()
-
-
 def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame:
-    """Killworth scale-up estimates (national, and per area when there are areas)."""
+    """Killworth scale-up estimates (national, and per area when there are areas); answers
+    that ``[preprocess] missing = "model"`` left missing are skipped."""
     spec, ard = prep.spec, prep.ard
-    opts = _classical_options(spec)
+    opts = spec.model.classical_options()
     seed = int(spec.sampler["seed"] if seed is None else seed)
     common = dict(
         weights=ard.weights,
@@ -199,6 +203,7 @@ def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame
         n_boot=opts["n_boot"],
         interval_prob=spec.interval_prob,
         seed=seed,
+        missing="skip" if spec.section("preprocess").get("missing") == "model" else "raise",
     )
     if ard.has_areas:
         table = classical.per_area_estimates(
@@ -243,7 +248,7 @@ def run_validate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, dic
     prep = prepare(spec)
     check_model(prep)
     ard = prep.ard
-    opts = _classical_options(prep.spec)
+    opts = prep.spec.model.classical_options()
     table = classical.internal_consistency(
         ard.counts[list(ard.known)],
         ard.known_sizes,
@@ -556,16 +561,21 @@ def run_fit(
     report: bool | None = None,
     steps: tuple[str, ...] = POST_FIT_STEPS,
     command: str = "fit",
+    warn=None,
 ):
     """``bayes-nsum fit``: fit the spec's Bayesian model and write its results folder.
 
     Everything is checked before sampling: the output folder, the spec, the data, the model
     and the sampler settings with their overrides. Returns ``(result, diagnostics, outdir)``;
     see :func:`write_fit` for the files and :func:`save_fit` for how they are written.
+    ``warn`` is called with each warning of the preparation (e.g. maps that cannot be drawn)
+    before sampling; the warnings are also recorded in ``provenance.json``.
     """
     spec = load_spec(spec)
     outdir = check_output(spec.output_dir(out))
     prep = prepare(spec)
+    for line in prep.warnings if warn else ():
+        warn(line)
     model = build_model(prep, prior_set=prior_set)
     settings = {**prep.spec.sampler, **{k: v for k, v in (sampler or {}).items() if v is not None}}
     check_sampler_settings(settings)

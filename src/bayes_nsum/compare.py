@@ -26,6 +26,7 @@ from .checks.consistency import (
 from .checks.loo import compare_fits
 from .errors import BayesNsumError
 from .report import comparison_html, load_tree
+from .report.tables import write_wide
 
 
 def _provenance(tree: xr.DataTree) -> dict[str, Any]:
@@ -214,6 +215,16 @@ def write_comparison(comp: Comparison, out: str | Path) -> dict[str, Path]:
         ),
     }
     paths["html"] = write_text(comparison_html(comp), out / "compare.html")
+    estimates = []  # paper-ready: every model's sizes side by side
+    for label, folder in comp.outdirs.items():
+        summary = Path(folder) / "summary.csv"
+        if summary.is_file():
+            s = pd.read_csv(summary, keep_default_na=False, na_values=["", "nan"])
+            conv = comp.table.set_index("model")["converged"].get(label, True)
+            estimates.append(s.assign(model=label, converged=conv))
+    if estimates:
+        wide = write_wide(pd.concat(estimates, ignore_index=True), "model", out, "compare")
+        paths.update({f"wide_{k}": v for k, v in wide.items()})
     return paths
 
 

@@ -110,6 +110,13 @@ MODEL_OPTIONS: dict[str, Option] = {
         "otherwise), 'centred' or 'non-centred'",
         _choice("auto", "centred", "non-centred"),
     ),
+    "known_shares": Option(
+        "fixed",
+        "pooled model: known groups' per-area shares 'fixed' (the area table; default) or "
+        "'roster' (parameters with a binomial likelihood of the household-roster counts of "
+        "[data] roster, so that their uncertainty reaches the hidden estimates)",
+        _choice("fixed", "roster"),
+    ),
     "zero_inflation": Option(
         False,
         "pooled model: structural zeros per group (a share zero_prob of respondents cannot "

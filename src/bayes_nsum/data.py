@@ -20,8 +20,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .columns import column, labels, numbers
+from .columns import counts as count_columns
 from .errors import DataError, SpecError, format_rows
 from .io import frame_hash, read_table
+from .roster import Roster, roster_from_spec
 from .spec import Spec
 
 
@@ -57,6 +60,10 @@ class ARD:
     ids : Series or None
         Respondent ids (text) indexed like ``counts``, from the survey's id column; used only
         for the restricted respondent-level tables (``[output] respondent_level``).
+    roster : Roster or None
+        What a household roster (``[data] roster``) gave the area table: the counts behind
+        the derived columns (:attr:`roster_counts`), their log and settings
+        (:mod:`bayes_nsum.roster`).
     """
 
     counts: pd.DataFrame
@@ -73,6 +80,7 @@ class ARD:
     covariates: pd.DataFrame | None = None
     source: str = "survey"
     ids: pd.Series | None = None
+    roster: Roster | None = None
 
     # -- basic facts --------------------------------------------------------------------
     @property
@@ -86,6 +94,15 @@ class ARD:
     @property
     def has_areas(self) -> bool:
         return self.area is not None and self.area_table is not None
+
+    @property
+    def roster_counts(self) -> pd.DataFrame | None:
+        """Household-roster counts per area (None without ``[data] roster``): index ``area``
+        (every area of the area table, in its order), columns ``households`` (when the roster
+        identifies households), ``members`` (:math:`M_j`, members rostered) and one column per
+        derived area-table column (:math:`m_{jk}`, members in it); unweighted integers, 0 in
+        areas without a roster (whose sizes use the national roster share)."""
+        return None if self.roster is None else self.roster.counts
 
     @property
     def areas(self) -> list[str]:
@@ -190,10 +207,14 @@ class ARD:
             ds["weight"] = ("respondent", self.weights.to_numpy(float))
         if self.area is not None and self.area_table is not None:
             pos = {a: j for j, a in enumerate(self.areas)}
-            at = self.area_table
+            at = self.area_table.select_dtypes("number")  # text columns (e.g. a region) stay out
             ds = ds.assign_coords(area=self.areas, area_column=[str(c) for c in at.columns])
             ds["area_of"] = ("respondent", np.array([pos[str(a)] for a in self.area], int))
             ds["area_table"] = (("area", "area_column"), at.to_numpy(float))
+            if self.roster is not None:
+                rc = self.roster.counts.reindex(self.areas)
+                ds = ds.assign_coords(roster_column=[str(c) for c in rc.columns])
+                ds["roster_count"] = (("area", "roster_column"), rc.to_numpy(float))
         if "respondent" in ds.dims:
             ds = ds.assign_coords(respondent=np.arange(self.n))
         return ds
@@ -220,6 +241,17 @@ class ARD:
                 columns=[str(c) for c in constant["area_column"].values],
             )
             area = pd.Series([areas[j] for j in constant["area_of"].values], index=index)
+        roster = None
+        if "roster_count" in constant:
+            rc = constant["roster_count"]
+            roster = Roster(
+                area_table=area_table,
+                counts=pd.DataFrame(
+                    rc.values.astype(int),
+                    index=pd.Index(areas, name="area"),
+                    columns=[str(c) for c in rc["roster_column"].values],
+                ),
+            )
         dens = constant.attrs.get("denominators") or "{}"
         return cls(
             counts=counts,
@@ -232,92 +264,13 @@ class ARD:
             area_table=area_table,
             denominators=json.loads(dens) if isinstance(dens, str) else dict(dens),
             source="saved fit",
+            roster=roster,
         )
 
 
 # ---------------------------------------------------------------------------------------------
 # loading and validation
 # ---------------------------------------------------------------------------------------------
-
-
-def _column(df: pd.DataFrame, col: str, where: str, key: str) -> pd.Series:
-    if col not in df.columns:
-        raise DataError(
-            f"{where}: column '{col}' (from [data] {key}) not found; columns are "
-            f"{', '.join(map(str, df.columns[:12]))}{' ...' if len(df.columns) > 12 else ''}"
-        )
-    return df[col]
-
-
-def _labels(s: pd.Series) -> pd.Series:
-    """Codes as strings; whole numbers stored as floats (SPSS keeps every number as a double)
-    are written without a decimal part, so ``101.0`` in a .sav file matches ``101`` in a CSV."""
-    if pd.api.types.is_float_dtype(s):
-        x = s.to_numpy(dtype=float, na_value=np.nan)
-        ok = np.isfinite(x)
-        if np.all(x[ok] == np.round(x[ok])):
-            return pd.Series(
-                [f"{v:.0f}" if f else str(v) for v, f in zip(x, ok, strict=True)],
-                index=s.index,
-                name=s.name,
-            )
-    return s.astype(str)
-
-
-def _numbers(raw: pd.Series, where: str, what: str) -> np.ndarray:
-    """A column of numbers as floats (NaN = empty); refuses true/false values, dates, times and
-    text, naming the column and the rows (never the values)."""
-    dtype = raw.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        raise DataError(f"{where}: {what} holds true/false values, not numbers")
-    if (
-        pd.api.types.is_datetime64_any_dtype(dtype)
-        or pd.api.types.is_timedelta64_dtype(dtype)
-        or isinstance(dtype, pd.PeriodDtype)
-    ):
-        raise DataError(f"{where}: {what} holds dates or times, not numbers")
-    if isinstance(dtype, pd.CategoricalDtype):
-        raw = raw.astype(object)
-    if raw.dtype == object:
-        kinds = {type(v) for v in raw.dropna().to_numpy()}
-        if any(issubclass(k, (bool, np.bool_)) for k in kinds):
-            raise DataError(f"{where}: {what} holds true/false values, not numbers")
-        if any(issubclass(k, (pd.Timestamp, np.datetime64, pd.Timedelta)) for k in kinds) or any(
-            k.__module__ == "datetime" for k in kinds
-        ):
-            raise DataError(f"{where}: {what} holds dates or times, not numbers")
-    if pd.api.types.is_complex_dtype(raw.dtype):
-        raise DataError(f"{where}: {what} holds complex numbers")
-    num = pd.to_numeric(raw, errors="coerce")
-    bad = np.flatnonzero(num.isna().to_numpy() & raw.notna().to_numpy())
-    if len(bad):
-        raise DataError(
-            f"{where}: {what} has text instead of a number in rows {format_rows(bad + 1)}"
-        )
-    return num.to_numpy(dtype=float, na_value=np.nan)
-
-
-def _numeric_counts(df: pd.DataFrame, groups: list[str], where: str) -> pd.DataFrame:
-    """Answer columns as floats (NaN = missing); ``df`` is indexed by row position."""
-    out = {}
-    for g in groups:
-        if g not in df.columns:
-            raise DataError(f"{where}: no column for group '{g}'")
-        x = _numbers(df[g], where, f"column '{g}'")
-        seen = ~np.isnan(x)
-        with np.errstate(invalid="ignore"):
-            fraction = np.abs(x - np.round(x))
-        checks = (
-            (seen & ~np.isfinite(x), "infinite answers"),
-            (np.isfinite(x) & (fraction > 1e-9), "non-integer counts"),
-            (seen & (x < 0), "negative counts"),
-        )
-        for mask, what in checks:
-            if mask.any():
-                rows = np.flatnonzero(mask) + 1
-                raise DataError(f"{where}: column '{g}' has {what} in rows {format_rows(rows)}")
-        out[g] = x
-    return pd.DataFrame(out, index=df.index)
 
 
 def _read_known_sizes(spec: Spec, data: dict) -> pd.Series:
@@ -347,7 +300,7 @@ def _read_area_table(spec: Spec, data: dict) -> pd.DataFrame:
         if c not in at.columns:
             raise DataError(f"area_table file {path}: column '{c}' not found")
     at = at.copy()
-    at["area"] = _labels(at["area"])
+    at["area"] = labels(at["area"])
     dup = at["area"][at["area"].duplicated()]
     if len(dup):
         raise DataError(f"area_table file {path}: area listed twice: {format_rows(dup)}")
@@ -383,13 +336,13 @@ def load_survey(spec: Spec) -> ARD:
     id_col = data.get("id", "id" if "id" in df.columns else None)
     ids = None
     if id_col is not None:
-        col = _column(df, id_col, where, "id")
+        col = column(df, id_col, where, "[data] id")
         if col.isna().any():
             raise DataError(
                 f"{where}: respondent id column '{id_col}' is empty in rows "
                 f"{format_rows(col.index[col.isna()])}"
             )
-        ids = _labels(col).rename("id")
+        ids = labels(col).rename("id")
         dup = ids.duplicated(keep=False)
         if dup.any():
             raise DataError(
@@ -399,6 +352,10 @@ def load_survey(spec: Spec) -> ARD:
 
     # sizes
     area_table = _read_area_table(spec, data) if "area_table" in data else None
+    roster = None
+    if "roster" in data:
+        roster = roster_from_spec(spec, area_table)
+        area_table = roster.area_table
     if "known_sizes" in data:
         known_sizes = _read_known_sizes(spec, data)
     else:
@@ -412,7 +369,12 @@ def load_survey(spec: Spec) -> ARD:
             reserved = {"population"} | {
                 v for v in groups.get("denominators", {}).values() if isinstance(v, str)
             }
-            known = [c for c in area_table.columns if c not in reserved]
+            if roster is not None:
+                reserved.add(roster.settings.get("household_size"))
+            numeric = area_table.select_dtypes("number").columns  # not e.g. a region's name
+            known = [c for c in area_table.columns if c not in reserved and c in numeric]
+    if roster is not None:
+        roster.check_known(known)
     both = sorted(set(known) & set(hidden))
     if both:
         raise DataError(f"group(s) listed as both known and hidden: {', '.join(both)}")
@@ -472,15 +434,15 @@ def load_survey(spec: Spec) -> ARD:
             count_cols.extend(s for s in rule["sources"] if s not in count_cols)
         elif g not in count_cols:
             count_cols.append(g)
-    counts = _numeric_counts(df, count_cols, where)
+    counts = count_columns(df, count_cols, where)
 
     def design(key: str) -> pd.Series | None:
         col = data.get(key)
-        return None if col is None else _column(df, col, where, key)
+        return None if col is None else column(df, col, where, f"[data] {key}")
 
     weights = design("weight")
     if weights is not None:
-        w = _numbers(weights, where, f"weight column '{data['weight']}'")
+        w = numbers(weights, where, f"weight column '{data['weight']}'")
         bad = ~(np.isfinite(w) & (w > 0))
         if bad.any():
             raise DataError(
@@ -503,7 +465,7 @@ def load_survey(spec: Spec) -> ARD:
                 f"{where}: area column '{data['area']}' is missing in rows "
                 f"{format_rows(area.index[area.isna()])}"
             )
-        area = _labels(area).rename("area")
+        area = labels(area).rename("area")
         if area_table is not None:
             unknown = sorted(set(area) - set(area_table.index))
             if unknown:
@@ -512,7 +474,8 @@ def load_survey(spec: Spec) -> ARD:
                     f"missing from the area table"
                 )
     elif area_table is not None:
-        raise SpecError(f"{spec.where}: [data] area_table needs an area column ([data] area)")
+        key = "roster" if roster is not None else "area_table"
+        raise SpecError(f"{spec.where}: [data] {key} needs an area column ([data] area)")
 
     denominators = dict(groups.get("denominators", {}))
     for g, den in denominators.items():
@@ -543,7 +506,7 @@ def load_survey(spec: Spec) -> ARD:
     covariates = None
     if data.get("covariates"):
         covariates = pd.DataFrame(
-            {c: _column(df, c, where, "covariates") for c in data["covariates"]}
+            {c: column(df, c, where, "[data] covariates") for c in data["covariates"]}
         )
 
     return ARD(
@@ -561,6 +524,7 @@ def load_survey(spec: Spec) -> ARD:
         covariates=covariates,
         source=str(survey_path),
         ids=ids,
+        roster=roster,
     )
 
 

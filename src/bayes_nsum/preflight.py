@@ -9,6 +9,9 @@ meets them, and where each lives:
 * every key of every section, its type and range (thresholds finite, model name known,
   ``[model]`` options, ``[output]`` keys): :meth:`bayes_nsum.spec.Spec.check` and
   :class:`bayes_nsum.config.ModelConfig`;
+* ``[roster]``: its layout, columns and categories: :func:`bayes_nsum.roster.check_roster`
+  (from :func:`check_spec`); the roster file itself when the data are loaded
+  (:func:`bayes_nsum.roster.derive`);
 * ``[priors]``: each name a parameter of some model, the syntax, parameters in range, fixed
   values and prior supports inside the parameter's own (a transmission rate in (0, 1], a
   degree ratio > 0, ...); the named prior set found and valid: :func:`check_spec`;
@@ -37,6 +40,7 @@ from .data import ARD
 from .errors import DataError, format_rows
 from .io import check_output_dir
 from .priors import check_prior_names, load_prior_set, parse_priors
+from .roster import check_roster
 from .spec import Spec, check_sampler
 
 __all__ = [
@@ -59,14 +63,18 @@ def prior_search_dirs(spec: Spec) -> list[Path]:
 
 
 def check_spec(spec: Spec) -> Spec:
-    """The checks of a spec beyond :meth:`~bayes_nsum.spec.Spec.check`: its ``[priors]``
-    (names, syntax, ranges, supports) and its named prior set.
+    """The checks of a spec beyond :meth:`~bayes_nsum.spec.Spec.check`: its ``[roster]``
+    section, its ``[priors]`` (names, syntax, ranges, supports) and its named prior set.
 
     Raises
     ------
+    SpecError
+        One line naming the ``[roster]`` key at fault.
     PriorError
         One line naming the prior and what is wrong with it.
     """
+    if "roster" in spec.raw:
+        check_roster(spec.raw["roster"], spec.raw["data"].get("area", "area"), spec.where)
     priors = spec.raw.get("priors")
     where = f"{spec.where}: [priors]"
     check_prior_names(priors, where)

@@ -225,13 +225,16 @@ class Prior:
         return np.asarray(pm.logp(self.distribution(), x).eval(mode="FAST_COMPILE"), float)
 
     def create(self, name: str, dims: str | None = None, **kwargs):
-        """Create the PyMC random variable (or a constant for ``Fixed``)."""
+        """Create the PyMC random variable (or a constant for ``Fixed``); its parameters are
+        data containers (see :func:`prior_data`)."""
         import pymc as pm
         import pytensor.tensor as pt
 
         if self.is_fixed:
             return pt.constant(self.params["value"], dtype="float64")
-        return getattr(pm, self.dist)(name, **self.canonical(), dims=dims, **kwargs)
+        return getattr(pm, self.dist)(
+            name, **prior_data(name, self.canonical()), dims=dims, **kwargs
+        )
 
 
 def _beta_from_range(lower: float, upper: float, prob: float) -> dict[str, float]:
@@ -477,6 +480,15 @@ def describe_priors(config: PriorConfig) -> dict[str, Any]:
     return out
 
 
+def prior_data(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A prior's parameters as PyMC data containers ``prior__<parameter>__<key>``: a compiled
+    model then takes other prior values without compiling again (sweeps and comparisons that
+    change only prior values or data reuse it)."""
+    import pymc as pm
+
+    return {k: pm.Data(f"prior__{name}__{k}", np.asarray(v, float)) for k, v in params.items()}
+
+
 def create_group_param(name: str, priors: dict[str, Prior], dim: str):
     """Create one per-group parameter with possibly different priors per group.
 
@@ -494,7 +506,8 @@ def create_group_param(name: str, priors: dict[str, Prior], dim: str):
         keys = canon[0].keys()
         if all(c.keys() == keys for c in canon):
             dist = getattr(pm, next(iter(fams)))
-            return dist(name, **{k: np.array([c[k] for c in canon]) for k in keys}, dims=dim)
+            params = {k: np.array([c[k] for c in canon]) for k in keys}
+            return dist(name, **prior_data(name, params), dims=dim)
     if all(p.is_fixed for p in priors.values()):
         return pt.constant(np.array([priors[g].params["value"] for g in groups]), dtype="float64")
     parts = [priors[g].create(f"{name}_{g}") for g in groups]

@@ -42,6 +42,27 @@ SCHEMA: dict[str, dict[str, str]] = {
         "max_answer": "largest plausible answer to one question (default 10000); a larger "
         "answer, or one larger than the known group itself, is refused unless [preprocess] "
         "topcode caps it",
+        "roster": "household roster file: known-group sizes (and other area-table columns) per "
+        "area are derived from it as [roster] says",
+        "boundaries": "area boundaries (GeoJSON, shapefile, GeoPackage: any file GeoPandas "
+        "reads) for maps in the report; needs the maps extra (pip install bayes_nsum[maps])",
+        "boundaries_key": "column of the boundaries file holding the area codes (default 'area')",
+    },
+    "roster": {
+        "layout": "'member' (default: one row per household member) or 'household' (one row "
+        "per household with member counts)",
+        "area": "the roster's area column (default: [data] area)",
+        "household": "household id column (member layout; counts households)",
+        "members": "column of each household's number of members (household layout)",
+        "weight": "household expansion factor column (optional): weighted shares, and the "
+        "areas' populations when there is no area_table",
+        "smoothing": "pseudo-count of members pulling each area's share towards the national "
+        "roster share (default 0: the plain share)",
+        "household_size": "name of an area-table column to write with each area's mean "
+        "household size (e.g. for [preprocess] impute)",
+        "categories": "table: area-table column -> indicator column, {column, equals = value "
+        "or list}, {column, min, max} (member layout) or member-count column (household "
+        "layout)",
     },
     "groups": {
         "known": "known groups used to learn degrees (default: every group in known_sizes)",
@@ -53,7 +74,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "missing": "'drop' (default), 'zero' or 'model'",
         "combine": "table: target = {sources = [..], how = 'max'|'sum'}",
         "impute": "Scale of Harm imputation: {victims, offenders, victims_per_offender, "
-        "household_size}",
+        "household_size}; household_size is a number, a table area -> size, or the name of an "
+        "area-table column",
     },
     "model": schema_section(),
     "priors": {"*": "prior override per parameter name (see the priors reference)"},
@@ -129,6 +151,9 @@ _DATA_NAMES = (
     "area",
     "known_sizes_group_column",
     "known_sizes_size_column",
+    "roster",
+    "boundaries",
+    "boundaries_key",
 )
 
 
@@ -311,9 +336,16 @@ class Spec:
                     f"{self.where}: [data] {key} must be a file or column name (text), "
                     f"got {type(data[key]).__name__}"
                 )
-        if "known_sizes" not in data and "area_table" not in data:
+        if not {"known_sizes", "area_table", "roster"} & set(data):
             raise SpecError(
-                f"{self.where}: [data] needs 'known_sizes' (national sizes) or 'area_table'"
+                f"{self.where}: [data] needs 'known_sizes' (national sizes), 'area_table' or "
+                "'roster'"
+            )
+        if "roster" in self.raw and "roster" not in data:
+            raise SpecError(f"{self.where}: [roster] is set but [data] names no roster file")
+        if "roster" in data and "roster" not in self.raw:
+            raise SpecError(
+                f"{self.where}: [data] roster needs a [roster] section (at least its categories)"
             )
         cov = data.get("covariates")
         if cov is not None and not (isinstance(cov, list) and all(_is_name(c) for c in cov)):

@@ -27,13 +27,22 @@ import xarray as xr
 from ..errors import BayesNsumError
 from .predictive import thin_draws
 
-#: posterior draws at which the per-respondent log-likelihood is stored
-LOO_DRAWS = 1000
+#: posterior draws at which the per-respondent log-likelihood is stored: at most 1000, at least
+#: 200, and otherwise about LOO_CELLS respondent x group x quadrature-node evaluations in all
+LOO_DRAWS, MIN_LOO_DRAWS, LOO_CELLS = 1000, 200, 300_000_000
 
 
-def log_likelihood(model, posterior: xr.Dataset, max_draws: int | None = LOO_DRAWS) -> xr.Dataset:
-    """The ``log_likelihood`` group: ``y`` (chain, draw, respondent) at thinned draws."""
-    sub = thin_draws(posterior, max_draws)
+def loo_draws(model) -> int:
+    """Draws for the stored log-likelihood of a model (see :data:`LOO_CELLS`)."""
+    n, g = model.answers().shape
+    per_draw = n * g * 32
+    return int(min(LOO_DRAWS, max(MIN_LOO_DRAWS, LOO_CELLS // max(per_draw, 1))))
+
+
+def log_likelihood(model, posterior: xr.Dataset, max_draws: int | None = None) -> xr.Dataset:
+    """The ``log_likelihood`` group: ``y`` (chain, draw, respondent) at thinned draws (default
+    :func:`loo_draws`)."""
+    sub = thin_draws(posterior, loo_draws(model) if max_draws is None else max_draws)
     ll = model.pointwise_loglik(sub)
     if not np.all(np.isfinite(ll)):
         bad = np.unique(np.nonzero(~np.isfinite(ll))[1])

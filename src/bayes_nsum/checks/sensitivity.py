@@ -212,7 +212,9 @@ def power_scaling_sensitivity(
     pandas.DataFrame
         Columns :data:`SENSITIVITY_COLUMNS`: one row per variable and group (``""`` for scalar
         parameters); ``prior`` and ``likelihood`` sensitivities; ``diagnosis`` is
-        ``"prior-data conflict"`` (both above threshold), ``"strong prior / weak likelihood"``
+        ``"prior-dominated (not identified by the data)"`` for the parameters the model
+        declares unidentified (``model.not_identified``: transmission rates and degree ratios,
+        whose posteriors are their priors), ``"prior-data conflict"`` (both above threshold), ``"strong prior / weak likelihood"``
         (prior above, likelihood below), ``"weak likelihood"`` (both below; the posterior is
         insensitive to both, typically a parameter the data do not inform and whose prior is
         flat) or ``"ok"``. ``attrs["note"]`` lists the flat priors that cannot be scaled.
@@ -255,7 +257,11 @@ def power_scaling_sensitivity(
             rows.append((v, str(label), float(st_p.values[j]), float(st_l.values[j])))
     table = pd.DataFrame(rows, columns=["variable", "group", "prior", "likelihood"])
 
+    prior_only = set(getattr(model, "not_identified", ()))
+
     def diagnose(r) -> str:
+        if r.variable in prior_only:  # the answers carry no information on it: by design
+            return "prior-dominated (not identified by the data)"
         if r.prior >= threshold and r.likelihood >= threshold:
             return "prior-data conflict"
         if r.prior >= threshold:

@@ -46,6 +46,79 @@ def print_headlines(summary, kind: str = "eti") -> None:
         print(line)
 
 
+#: columns of the console tables of a fit
+FIT_COLUMNS = [
+    "group",
+    "quantity",
+    "denominator",
+    "estimate",
+    "lower",
+    "upper",
+    "r_hat",
+    "ess_bulk",
+]
+
+
+def extreme_areas(summary, n: int = 3):
+    """Per hidden group, the areas to look at first: the ``n`` highest and lowest per-area
+    prevalences (posterior medians; sizes without a prevalence) and the ``n`` least determined
+    (widest interval relative to the estimate). Suppressed areas are left out."""
+    import pandas as pd
+
+    rows = summary[(summary["area"].fillna("") != "") & summary["estimate"].notna()]
+    out = []
+    for g in dict.fromkeys(rows["group"]):
+        of = rows[rows["group"] == g]
+        q = "prevalence" if (of["quantity"] == "prevalence").any() else "size"
+        of = of[of["quantity"] == q]
+        if of.empty:
+            continue
+        rel = (of["upper"] - of["lower"]) / of["estimate"].where(of["estimate"] > 0)
+        picks = (
+            ("highest", of.nlargest(n, "estimate")),
+            ("lowest", of.nsmallest(n, "estimate")),
+            ("least determined", of.loc[rel.nlargest(n).index]),
+        )
+        for which, sel in picks:
+            out.append(sel.assign(which=which))
+    return pd.concat(out, ignore_index=True) if out else rows.iloc[:0].assign(which="")
+
+
+def print_fit_summary(outdir, kind: str = "eti", n: int = 3) -> None:
+    """A fit's console summary from its ``summary.csv`` (suppressed areas already empty), one
+    screen long whatever the number of areas: the national rows and headlines, and for
+    per-area results only the few areas to look at first (:func:`extreme_areas`) and where the
+    full table is."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    summary = pd.read_csv(Path(outdir) / "summary.csv")
+    summary["area"] = summary["area"].fillna("").astype(str)
+    summary["denominator"] = summary["denominator"].fillna("")
+    area = summary["area"]
+    main = summary["quantity"].isin(["size", "prevalence", "one_in_x"])
+    print_table(summary[main & (area == "")], FIT_COLUMNS)
+    per_area = summary[main & (area != "")]
+    if len(per_area):
+        areas = per_area["area"].nunique()
+        small = 0
+        if "suppressed" in per_area:
+            sup = per_area["suppressed"].astype(str).str.lower() == "true"
+            small = per_area.loc[sup, "area"].nunique()
+        print(f"\nPer area ({areas} areas{f', {small} suppressed' if small else ''}):")
+        print_table(
+            extreme_areas(summary, n),
+            ["group", "which", "area", "quantity", "estimate", "lower", "upper", "r_hat"],
+        )
+        where, report = Path(outdir), Path(outdir) / "report.html"
+        also = f" (and {report})" if report.is_file() else ""
+        print(f"full per-area table: {where / 'summary.csv'}{also}")
+    print()
+    print_headlines(summary, kind)
+    print(f"wrote {outdir}")
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer >= 1."""
     value = int(text)

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import (
-    EXIT_UNCONVERGED,
-    add_sampler_options,
-    print_headlines,
-    print_table,
-    sampler_overrides,
-)
+from .common import EXIT_UNCONVERGED, add_sampler_options, print_fit_summary, sampler_overrides
 
 
 def report_convergence(diag: dict, allow_unconverged: bool) -> int:
@@ -36,27 +30,11 @@ def run(args) -> int:
         sampler,
         prior_set=args.prior_set,
         report=False if args.no_report else None,
+        warn=lambda line: print(f"bayes-nsum: warning: {line}", file=sys.stderr),
     )
     for note in getattr(result.model, "notes", []):
         print(f"note: {note}", file=sys.stderr)
-    s = result.summary()
-    print_table(
-        s[s.quantity.isin(["size", "prevalence", "one_in_x"])],
-        [
-            "area",
-            "group",
-            "quantity",
-            "denominator",
-            "estimate",
-            "lower",
-            "upper",
-            "r_hat",
-            "ess_bulk",
-        ],
-    )
-    print()
-    print_headlines(s)
-    print(f"wrote {outdir}")
+    print_fit_summary(outdir)
     return report_convergence(diag, args.allow_unconverged)
 
 

@@ -81,6 +81,8 @@ class NSUMModel(ABC):
     calibration_targets: ClassVar[tuple[str, ...]] = ()
     #: priors that simulate plausible surveys, for simulation-based calibration
     calibration_priors: ClassVar[dict[str, Any]] = {}
+    #: parameters the answers carry no information on (their posteriors are their priors)
+    not_identified: ClassVar[tuple[str, ...]] = ("tau", "delta", "tau_area_sd")
     #: every concrete model class by name (filled by subclasses that set ``name``)
     registry: ClassVar[dict[str, type[NSUMModel]]] = {}
 
@@ -340,6 +342,36 @@ class NSUMModel(ABC):
         return CountStats.from_matrix(
             y, n_known=len(self.data.known), weights=self.weights
         ).data_dict()
+
+    def data_values(self) -> dict[str, np.ndarray]:
+        """Every data container of the PyMC model (statistics of the answers, prior parameters)
+        with its value: what a compiled model of the same :meth:`structure_key` needs to
+        sample this model instead (nutpie's ``with_data``)."""
+        return {v.name: np.asarray(v.get_value()) for v in self.model.data_vars}
+
+    def structure_key(self) -> str:
+        """A digest of everything compiled into the model that is not a data container: the
+        model, its options and parameterisation, its dims, the families of its priors (fixed
+        values included, as constants) and what it saw besides the answers (known sizes, areas,
+        weights). Two models with the same key differ only in data values (answers, prior
+        parameters), so one compiled model serves both."""
+        import hashlib
+
+        def shape(p: Prior):
+            return ["Fixed", p.params["value"]] if p.is_fixed else [p.dist, sorted(p.canonical())]
+
+        cfg = {k: v for k, v in self.config().items() if k != "priors"}
+        cfg["prior_shapes"] = {
+            k: shape(v) if isinstance(v, Prior) else {g: shape(p) for g, p in v.items()}
+            for k, v in self.priors.items()
+        }
+        cfg["coords"] = {k: [str(x) for x in v] for k, v in self.coords.items()}
+        cfg["class"] = type(self).__name__
+        const = self.constant_dataset()
+        text = json.dumps(cfg, sort_keys=True, default=str) + "".join(
+            f"{k}:{np.asarray(const[k].values).tobytes().hex()}" for k in sorted(const.data_vars)
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def answers(self) -> np.ndarray:
         """The answer matrix (n, G), NaN where missing."""

@@ -92,81 +92,8 @@ import xarray as xr
 from ..errors import BayesNsumError, DataError
 from ..priors import Prior, PriorConfig, create_group_param
 from .base import NSUMModel, draws_array
-from .components import NEGBIN_NODES
+from .components import NEGBIN_NODES, negbin_area_loglik
 from .latent import LatentModel
-
-
-def negbin_area_loglik(
-    stats, x, area_of, area_totals, log_rate_area, shape, bias=None, zero_prob=None
-):
-    r"""NB2 log-likelihood of all answers given log-degrees and per-area log rates.
-
-    Parameters
-    ----------
-    stats : CountStats
-        Sufficient statistics of the answer matrix (respondent x group).
-    x : (n,) tensor
-        Respondents' log-degrees.
-    area_of : (n,) int array
-        Index of each respondent's area (row of ``log_rate_area``).
-    area_totals : (J, G) array
-        :math:`Y_{jk}`, the sum of the answers of area j's respondents about group k.
-    log_rate_area : (J, G) tensor
-        :math:`\log r_{jk}`.
-    shape : (G,) tensor
-        NB2 shapes :math:`w_k`.
-    bias : (n, G) tensor, optional
-        Respondent-by-group log bias added to the log mean.
-    zero_prob : (G,) tensor, optional
-        Share :math:`\theta_k` of structural zeros (zero inflation).
-
-    Notes
-    -----
-    With :math:`A_{ik} = e^{x_i}\,(r_{j(i)k}/w_k)\,e^{\epsilon_{ik}}` (the mean over the shape),
-
-    .. math::
-        \log p = \sum_{k,v} c_{kv}[\log\Gamma(v+w_k) - \log\Gamma(w_k)] - \sum\log y!
-            + \sum_i s_i x_i + \sum_{jk} Y_{jk}(\log r_{jk} - \log w_k)
-            + \sum_{ik} y_{ik}\epsilon_{ik} - \sum_{ik} (w_k + y_{ik})\log(1 + A_{ik})
-
-    with :math:`c_{kv}` the number of answers equal to v in group k and :math:`Y_{jk}` the
-    per-area totals. :math:`A` is formed as a product of n + J x G exponentials, so each cell
-    costs one ``log1p`` (and one division in the gradient): this is the bulk of the work.
-
-    Zero inflation: an answered zero has probability :math:`\theta_k + (1-\theta_k)p_0` with
-    :math:`p_0 = (1 + A)^{-w_k}` the NB2 probability of zero, a positive answer
-    :math:`(1-\theta_k)` times its NB2 probability. With survey weights every respondent's
-    terms are multiplied by its normalised weight (the statistics are weighted already).
-    """
-    g = stats.hist_group
-    hist = pt.sum(
-        stats.hist_count * (pt.gammaln(stats.hist_value + shape[g]) - pt.gammaln(shape[g]))
-    )
-    log_shape = pt.log(shape)
-    log_ratio = log_rate_area - log_shape[None, :]  # (J, G)
-    # gather along the last axis of a (G, J) array: cheaper than row gathers in numba
-    ratio = pt.exp(log_ratio).T[:, area_of].T  # (n, G)
-    a = pt.exp(x)[:, None] * ratio
-    w = stats.w[:, None] if stats.weighted else None
-
-    def wsum(cells, axis=None):  # sum over cells, each respondent's weighted
-        return pt.sum(cells if w is None else w * cells, axis=axis)
-
-    linear = pt.dot(stats.row_sum, x) + pt.sum(area_totals * log_ratio)
-    if bias is not None:
-        a = a * pt.exp(bias)
-        linear = linear + wsum(stats.y * bias)
-    weight = stats.observed * 1.0 * shape[None, :] + stats.y
-    log1p_a = pt.log1p(a)
-    total = hist - stats.const + linear - wsum(weight * log1p_a)
-    if zero_prob is None:
-        return total
-    log_p0 = -shape[None, :] * log1p_a  # NB2 probability of a zero answer, per cell
-    zero = stats.observed * pt.eq(stats.y, 0)
-    log_t, log_1mt = pt.log(zero_prob), pt.log1p(-zero_prob)
-    mixed = pt.logaddexp(log_t[None, :], log_1mt[None, :] + log_p0) - log_p0
-    positive = wsum(stats.observed - zero, axis=0)
-    return total + wsum(zero * mixed) + pt.dot(positive, log_1mt)
 
 
 class PooledModel(NSUMModel):
@@ -194,6 +121,7 @@ class PooledModel(NSUMModel):
         "anchor",
         "correlated",
         "area_effects",
+        "known_shares",
         "zero_inflation",
         "transmission_by_area",
     )
@@ -227,6 +155,29 @@ class PooledModel(NSUMModel):
             raise DataError("the pooled model needs at least one known group")
         if not d.hidden:
             raise DataError("the pooled model needs at least one hidden group")
+        if self.roster_shares:
+            if d.roster_counts is None:
+                raise DataError(
+                    "[model] known_shares = 'roster' needs a household roster ([data] roster)"
+                )
+            if self.options["anchor"] == "posthoc":
+                raise BayesNsumError(
+                    "[model] known_shares = 'roster' needs anchor = 'likelihood' (with the post-hoc "
+                    "anchor the known shares are pooled parameters already)"
+                )
+            missing = [k for k in d.known if k not in d.roster_counts.columns]
+            if missing:
+                raise DataError(f"the household roster gives no counts for {', '.join(missing)}")
+
+    @property
+    def roster_shares(self) -> bool:
+        """Known groups' per-area shares are parameters informed by the roster counts."""
+        return self.options["known_shares"] == "roster"
+
+    def roster_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(J,) members rostered per area and (J, K_known) members in each known group."""
+        rc = self.data.roster_counts.reindex(self.data.areas).fillna(0.0)
+        return rc["members"].to_numpy(float), rc[list(self.data.known)].to_numpy(float)
 
     def _check_priors(self) -> None:
         tau = self.priors["tau"]
@@ -353,6 +304,9 @@ class PooledModel(NSUMModel):
             groups["tau_area_sd"] = list(self.data.hidden)
         if self.options["zero_inflation"]:
             groups["zero_prob"] = self.data.groups
+        if self.roster_shares:
+            groups["share_logit_mean"] = list(self.data.known)
+            groups["share_logit_sd"] = list(self.data.known)
         if self.options["correlated"]:
             groups["bias_sd"] = None
             groups["lkj_eta"] = None
@@ -387,6 +341,14 @@ class PooledModel(NSUMModel):
             priors["tau_area_sd"] = Prior("HalfNormal", {"sigma": 0.5})
         if self.options["zero_inflation"]:
             priors["zero_prob"] = Prior("Beta", {"alpha": 1.0, "beta": 4.0})
+        if self.roster_shares:  # centred on each group's national share in the roster
+            members, counts = self.roster_arrays()
+            share = np.clip(counts.sum(axis=0) / max(members.sum(), 1.0), 1e-6, 1 - 1e-6)
+            priors["share_logit_mean"] = {
+                k: Prior("Normal", {"mu": float(np.log(p / (1 - p))), "sigma": 1.0})
+                for k, p in zip(self.data.known, share, strict=True)
+            }
+            priors["share_logit_sd"] = Prior("HalfNormal", {"sigma": 0.5})
         if self.options["correlated"]:
             priors["bias_sd"] = Prior("HalfNormal", {"sigma": 0.5})
             priors["lkj_eta"] = Prior.fixed(2.0)
@@ -411,6 +373,8 @@ class PooledModel(NSUMModel):
             log_r_pooled = self.area_log_rate(m[:, None], s[:, None], z, lam).T  # (J, groups)
             if posthoc:
                 log_rate_area = log_r_pooled
+            elif self.roster_shares:
+                log_rate_area = pt.concatenate([self._roster_share_model(), log_r_pooled], axis=1)
             else:
                 known = self.known_log_rate()
                 if not np.all(np.isfinite(known[np.unique(idx)])):
@@ -439,6 +403,33 @@ class PooledModel(NSUMModel):
                 negbin_area_loglik(stats, x, idx, totals, log_rate_area, shape, bias, zero),
             )
         return model
+
+    def _roster_share_model(self):
+        r"""Known shares as parameters: :math:`\operatorname{logit} r_{jk} = a_k + b_k u_{jk}`,
+        :math:`u_{jk} \sim N(0, 1)`, with the roster counts :math:`m_{jk} \sim
+        \mathrm{Binomial}(M_j, r_{jk})` (areas without a roster get their shares from the
+        pooling). Returns the (J, K_known) log shares."""
+        members, counts = self.roster_arrays()
+        a = create_group_param("share_logit_mean", self.priors["share_logit_mean"], "known")
+        b = create_group_param("share_logit_sd", self.priors["share_logit_sd"], "known")
+        u = pm.Normal("share_z", 0.0, 1.0, dims=("known", "area"))
+        logit = (a[:, None] + b[:, None] * u).T  # (J, K_known)
+        log_r, log_1mr = -pt.softplus(-logit), -pt.softplus(logit)
+        m = pt.as_tensor(counts)
+        rest = pt.as_tensor(members[:, None] - counts)
+        pm.Potential("roster_loglik", pt.sum(m * log_r + rest * log_1mr))
+        return log_r
+
+    def known_log_shares(self, draws: xr.Dataset) -> np.ndarray:
+        """(S, J, K_known) known groups' log shares at the draws: the roster-informed
+        parameters, or the area table's fixed values."""
+        if not self.roster_shares:
+            known = self.known_log_rate()
+            return np.where(np.isfinite(known), known, -50.0)[None]
+        a = self.param_draws(draws, "share_logit_mean", "known")
+        b = self.param_draws(draws, "share_logit_sd", "known")
+        logit = (a + b * draws["share_z"]).transpose("sample", "area", "known")
+        return -np.logaddexp(0.0, -np.asarray(logit.values, float))
 
     def _bias(self, G: int):
         """Correlated respondent-by-group log biases (n, G), mean-one on the count scale."""
@@ -472,9 +463,8 @@ class PooledModel(NSUMModel):
         if self.options["anchor"] == "posthoc":
             out[:] = lr
             return out
-        known = np.where(np.isfinite(self.known_log_rate()), self.known_log_rate(), -50.0)
         nk = len(d.known)
-        out[:, :, :nk] = known[None]
+        out[:, :, :nk] = self.known_log_shares(draws)
         out[:, :, nk:] = lr
         return out
 
@@ -574,6 +564,8 @@ class PooledModel(NSUMModel):
             logit = np.log(tau) - np.log1p(-tau) + spread * post["tau_area_z"]
             tau = 1 / (1 + np.exp(-logit))
             post["tau_area"] = tau.assign_coords(area=d.areas)
+        if "log_degree" in post:
+            post["degree"] = np.exp(post["log_degree"])
         size_area = np.exp(log_r_h) * pop / (tau * delta)
         post["log_rate_area"] = log_r_h
         post["size_area"] = size_area

@@ -37,6 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import DataError, SpecError, format_rows
@@ -167,7 +168,10 @@ def _check_impute_config(value: Any) -> dict[str, Any]:
         raise SpecError(f"{where}.victims_per_offender: must be a positive number, got {vpo!r}")
     hh = value.get("household_size")
     if hh is not None:
-        if isinstance(hh, Mapping):
+        if isinstance(hh, str):
+            if not hh.strip():
+                raise SpecError(f"{where}.household_size: an area-table column name is empty")
+        elif isinstance(hh, Mapping):
             bad = [a for a, x in hh.items() if not _is_number(x) or not x > 0]
             if not hh or bad:
                 raise SpecError(
@@ -176,8 +180,8 @@ def _check_impute_config(value: Any) -> dict[str, Any]:
                 )
         elif not _positive_finite(hh):
             raise SpecError(
-                f"{where}.household_size: must be a positive number or a table of sizes per area, "
-                f"got {hh!r}"
+                f"{where}.household_size: must be a positive number, a table of sizes per area "
+                f"or an area-table column name, got {hh!r}"
             )
     area_col = value.get("area_col", "area")
     if not isinstance(area_col, str) or not area_col:
@@ -191,11 +195,32 @@ def _check_impute_config(value: Any) -> dict[str, Any]:
     }
 
 
+def _household_size_column(name: str, area_table: pd.DataFrame | None) -> pd.Series:
+    """Each area's mean household size from an area-table column (Series named after it)."""
+    where = "[preprocess] impute.household_size"
+    if area_table is None:
+        raise SpecError(f"{where}: names column '{name}' but there is no area table")
+    if name not in area_table.columns:
+        raise DataError(
+            f"{where}: the area table has no column '{name}' (columns: "
+            f"{format_rows([str(c) for c in area_table.columns], limit=12)})"
+        )
+    hh = pd.to_numeric(area_table[name], errors="coerce").astype(float)
+    bad = area_table.index[~(hh > 0) | ~np.isfinite(hh)]
+    if len(bad):
+        raise DataError(
+            f"{where}: area-table column '{name}' must be a positive number in every area; bad "
+            f"in areas {format_rows(bad)}"
+        )
+    return pd.Series(hh.to_numpy(), index=[str(a) for a in area_table.index], name=name)
+
+
 def preprocess(
     survey: pd.DataFrame,
     known: Sequence[str],
     hidden: Sequence[str],
     config: Mapping[str, Any] | None = None,
+    area_table: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, PreprocessLog]:
     """Run the pre-processing rules of a spec's ``[preprocess]`` table.
 
@@ -218,13 +243,17 @@ def preprocess(
             ``{target = {sources = [...], how = "max" | "sum"}}`` (how defaults to "max").
         ``impute``
             ``{victims = col, offenders = col, victims_per_offender = float,
-            household_size = float | {area = float}, area_col = "area"}``.
+            household_size = float | {area = float} | "column", area_col = "area"}``; a
+            text ``household_size`` names a column of ``area_table`` (each area's mean
+            household size, e.g. derived from the household roster).
         ``missing``
             ``"drop"`` (default), ``"zero"`` or ``"model"``; applies to known + hidden groups.
         ``topcode``
             A threshold for every known group (``30`` or ``"p95"``), or a table whose keys are
             ``"all"``, ``"known"``, ``"hidden"`` or group names (a group's own key wins over
             ``known`` / ``hidden``, which win over ``all``). No top-coding if omitted.
+    area_table : pandas.DataFrame, optional
+        The area table (index ``area``), for a ``household_size`` given as a column name.
 
     Returns
     -------
@@ -250,6 +279,10 @@ def preprocess(
     # Validate every setting before touching the data, so a bad spec fails fast.
     combine_cfg = _check_combine_config(config["combine"]) if "combine" in config else {}
     impute_cfg = _check_impute_config(config["impute"]) if "impute" in config else None
+    if impute_cfg is not None and isinstance(impute_cfg["household_size"], str):
+        impute_cfg["household_size"] = _household_size_column(
+            impute_cfg["household_size"], area_table
+        )
     policy = config.get("missing", "drop")
     _check_policy(policy)
     topcode_cfg = (

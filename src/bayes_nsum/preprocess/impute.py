@@ -135,6 +135,8 @@ def impute_victims_offenders(
                 f"(bad: {format_rows(hh.index[~(hh > 0)])})"
             )
         settings["household_size"] = {str(k): float(x) for k, x in hh.items()}
+        if isinstance(household_size, pd.Series) and household_size.name:
+            settings["household_size_column"] = str(household_size.name)
         settings["area_col"] = area_col
         if need_offenders.any():
             if area_col not in out.columns:

@@ -183,15 +183,44 @@ def posterior_figure(
     return fig
 
 
-def area_interval_figure(rows: pd.DataFrame, group: str, quantity: str = "prevalence") -> Figure:
-    """Per-area estimates of one hidden group, sorted, with their intervals (summary rows)."""
-    sub = rows.sort_values("estimate").reset_index(drop=True)
+#: most areas drawn in one per-area plot; beyond it, the highest and lowest half of that each
+MAX_AREAS_SHOWN = 200
+
+
+def area_interval_figure(
+    rows: pd.DataFrame,
+    group: str,
+    quantity: str = "prevalence",
+    predicted=(),
+    max_areas: int = MAX_AREAS_SHOWN,
+) -> Figure:
+    """Per-area estimates of one hidden group (summary rows), sorted, with their intervals and
+    every area's name (small font, tall figure: readable at 150 areas; beyond ``max_areas``
+    the highest and lowest ``max_areas / 2``). Areas in ``predicted`` (no respondents) are
+    drawn hollow and their names end in an asterisk."""
+    sub = rows.dropna(subset=["estimate"]).sort_values("estimate").reset_index(drop=True)
+    n_all = len(sub)
+    if n_all > max_areas:
+        half = max_areas // 2
+        sub = pd.concat([sub.iloc[:half], sub.iloc[-half:]], ignore_index=True)
     n = len(sub)
-    fig = Figure(figsize=(7.5, min(2.0 + 0.12 * n, 14)))
+    fig = Figure(figsize=(7.5, max(2.5, 1.2 + 0.125 * n)))
     ax = fig.subplots()
     y = np.arange(n)
-    ax.hlines(y, sub["lower"], sub["upper"], color=REP_COLOR, lw=1.5, alpha=0.7)
-    ax.plot(sub["estimate"], y, "o", color="k", ms=2.5)
+    pred = sub["area"].astype(str).isin({str(a) for a in predicted}).to_numpy()
+    ax.hlines(y, sub["lower"], sub["upper"], color=REP_COLOR, lw=1.3, alpha=0.7)
+    ax.plot(sub["estimate"][~pred], y[~pred], "o", color="k", ms=2.5, label="with respondents")
+    if pred.any():
+        ax.plot(
+            sub["estimate"][pred],
+            y[pred],
+            "o",
+            mfc="white",
+            mec="k",
+            ms=3,
+            label="no respondents (predicted) *",
+        )
+        ax.legend(fontsize=7, loc="lower right")
     prob = float(sub["interval_prob"].iloc[0]) if "interval_prob" in sub and n else 0.9
     if quantity == "prevalence":
         ax.set_xlabel(f"{group}: prevalence (% of the area's denominator population)")
@@ -201,11 +230,11 @@ def area_interval_figure(rows: pd.DataFrame, group: str, quantity: str = "preval
         ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     else:
         ax.set_xlabel(f"{group}: {quantity}")
-    ax.set_ylabel(f"area (sorted by estimate; {n} areas)")
-    if n <= 60:
-        ax.set_yticks(y, sub["area"].astype(str), fontsize=6)
-    else:
-        ax.set_yticks([])
+    names = [f"{a} *" if p else str(a) for a, p in zip(sub["area"], pred, strict=True)]
+    ax.set_yticks(y, names, fontsize=6 if n <= 160 else 5)
+    ax.set_ylim(-0.8, n - 0.2)
+    shown = f"{n_all} areas" if n == n_all else f"highest and lowest {n // 2} of {n_all} areas"
+    ax.set_ylabel(f"area (sorted by estimate; {shown})")
     ax.set_title(f"Per-area posterior medians and {prob:.0%} intervals")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

@@ -4,7 +4,8 @@
 diagnostics.json, provenance.json, posterior.nc, pre-processing logs, classical_estimates.csv and,
 if present, internal_consistency.csv) and writes ``report.html`` with: headline estimates,
 convergence diagnostics (failures flagged at the top), the data and its pre-processing, the model
-and every prior, posterior plots of sizes and prevalences, per-area intervals, posterior
+and every prior, posterior plots of sizes and prevalences, per-area intervals and maps
+(:mod:`.areas`; maps written to ``maps/`` too, with ``[data] boundaries``), posterior
 predictive checks (``ppc.csv``, written by the fit), internal consistency, sensitivity, and the
 software versions, spec and data hashes. The report reads the results folder only: it computes
 no predictive check and needs no spec or survey file.
@@ -30,6 +31,7 @@ import pandas as pd
 from ..errors import BayesNsumError
 from ..io import write_text
 from ..result import SUMMARY_COLUMNS
+from .areas import area_section, boundaries_of, maps_section, respondents_per_area
 from .page import (
     _esc,
     _fmt,
@@ -39,8 +41,6 @@ from .page import (
     _read_csv,
     _read_json,
     _table,
-    area_table,
-    denominator_words,
     headline,
     load_tree,
     percent_headline,
@@ -175,6 +175,20 @@ def _data_section(parts, tree, prov: dict, info_known: list[str], d: Path) -> No
     tp = ((prov.get("spec") or {}).get("data") or {}).get("total_population")
     if tp is not None:
         parts.append(f"<p>Frame population N = {_fmt(float(tp))}.</p>")
+    roster = prov.get("roster")
+    if roster:
+        parts.append("<h3>Known-group sizes from the household roster</h3>")
+        parts.append(
+            f"<p>{_esc(roster.get('estimator', ''))}; populations from "
+            f"{_esc(roster.get('population', ''))}; {_fmt(roster.get('members'))} members "
+            f"rostered in {_fmt(roster.get('areas_with_roster'))} areas.</p>"
+        )
+        cats = roster.get("categories") or {}
+        parts.append(_table(pd.DataFrame({"column": list(cats), "members": list(cats.values())})))
+        if (d / "roster_log.csv").is_file():
+            parts.append("<details><summary>Every derived value (roster_log.csv)</summary>")
+            parts.append(_table(_read_csv(d / "roster_log.csv")))
+            parts.append("</details>")
     parts.append("<h3>Pre-processing</h3>")
     steps = (prov.get("preprocess") or {}).get("steps") or []
     if steps:
@@ -293,37 +307,6 @@ def _ic_section(parts, d: Path) -> None:
         parts.append(_table(pd.DataFrame([summ])))
     parts.append(_img(internal_consistency_figure(table), "internal consistency"))
     parts.append(_table(table))
-
-
-def _area_section(parts, summary: pd.DataFrame, dens: Mapping[str, str], least: int) -> None:
-    from .figures import area_interval_figure
-
-    area_rows = summary[summary["area"] != ""]
-    if "suppressed" in area_rows.columns:
-        small = area_rows["suppressed"].astype(str).str.lower() == "true"
-        names = list(dict.fromkeys(area_rows.loc[small, "area"]))
-        if names:
-            parts.append(
-                f"<p class='note'>Suppressed: {len(names)} area(s) with fewer than {least} "
-                f"respondents ([output] min_area_respondents), shown nowhere in this report or "
-                f"in summary.csv: {_esc(', '.join(names))}.</p>"
-            )
-        area_rows = area_rows[~small]
-    for g in dict.fromkeys(area_rows["group"]):
-        rows = area_rows[area_rows["group"] == g]
-        q = "prevalence" if (rows["quantity"] == "prevalence").any() else "size"
-        sub = rows[rows["quantity"] == q]
-        if sub.empty:
-            continue
-        noun, of = denominator_words(dens.get(g, ""))
-        parts.append(f"<h3>{_esc(g)}</h3>")
-        if of:
-            parts.append(f"<p class='note'>Prevalence and \"1 in X\" {_esc(of)} in each area.</p>")
-        parts.append(_img(area_interval_figure(sub, g, q), f"per-area {q} of {g}"))
-        parts.append(f"<details><summary>Per-area table ({len(sub)} areas)</summary>")
-        main = rows[rows["quantity"].isin(["size", "prevalence", "one_in_x"])]
-        parts.append(_table(area_table(main, noun)))
-        parts.append("</details>")
 
 
 def _provenance_section(parts, prov: dict, tree) -> None:
@@ -459,7 +442,10 @@ def write_report(results_dir: str | Path, label: str | Path | None = None) -> Pa
     if (summary["area"] != "").any():
         dens = _denominators(summary, tree)
         least = int(out_cfg.get("min_area_respondents", 10))
-        _area_section(page.section("areas", "Per-area estimates"), summary, dens, least)
+        resp = respondents_per_area(tree)
+        area_section(page.section("areas", "Per-area estimates"), summary, dens, least, resp)
+        if (shapes := boundaries_of(prov)) is not None:
+            maps_section(page.section("maps", "Maps"), summary, dens, shapes, d, resp)
 
     parts = page.section("ppc", "Posterior predictive checks")
     try:

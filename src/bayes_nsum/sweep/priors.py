@@ -13,6 +13,7 @@ import pandas as pd
 from ..errors import BayesNsumError, SpecError
 from ..io import write_csv, write_json
 from ..report.figures import plot_comparison, plot_prior_predictive
+from ..report.tables import write_wide
 from ..result import SUMMARY_COLUMNS
 from ..spec import Spec, load_spec
 from .gather import SweepResult
@@ -185,6 +186,9 @@ def compare_priors(
     if sens:
         sensitivity = sensitivity[["prior_set", *[c for c in sensitivity if c != "prior_set"]]]
     write_csv(table, out / "comparison.csv")
+    done = table[table["status"] == "complete"]
+    if len(done):  # paper-ready: comparison_wide.csv / .md / .tex
+        write_wide(done, "prior_set", out, "comparison", base.interval_prob)
     write_csv(sensitivity, out / "sensitivity.csv")
     write_json({"notes": notes, "prior_sets": sets}, out / "comparison_notes.json")
     plot_comparison(table, out / "comparison.png")

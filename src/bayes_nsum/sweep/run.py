@@ -12,7 +12,9 @@ by default) or on an existing cluster (``scheduler`` address); any object with `
 *args)`` returning futures with ``result()`` can be passed as ``executor`` (e.g.
 :class:`SyncExecutor` runs everything in-process, for tests and debugging).
 
-Each finished scenario's progress line says whether its fit passed its convergence checks.
+Progress: a line when each scenario starts (sent from the worker as a Dask event, or called
+in-process by :class:`SyncExecutor` and thread pools) and one when it ends, with its own
+duration, the sweep's elapsed time, and whether its fit passed its convergence checks.
 """
 
 from __future__ import annotations
@@ -68,6 +70,28 @@ def _classical_summary(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.Dat
     return out
 
 
+#: compiled models of this process by :meth:`NSUMModel.structure_key` (each Dask worker keeps
+#: its own): scenarios that change only data or prior values reuse one compilation
+_COMPILED: dict[str, Any] = {}
+
+
+def compiled_for(model, settings: Mapping[str, Any]):
+    """The model compiled for nutpie, from this process's cache when a model of the same
+    structure was compiled before, with this model's data and prior values swapped in; None
+    for the other backends (they compile inside their sampling call)."""
+    from ..fit import compile_nutpie
+
+    if settings.get("backend", "nutpie") != "nutpie":
+        return None
+    key = model.structure_key()
+    if key not in _COMPILED:
+        _COMPILED[key] = compile_nutpie(model.model)
+        return _COMPILED[key]
+    compiled = _COMPILED[key]
+    used = {v.name for v in compiled.shared_var_keys}
+    return compiled.with_data(**{k: v for k, v in model.data_values().items() if k in used})
+
+
 def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[str, Any]:
     """Fit one scenario's spec and write its result files (not the marker), through the
     workflow's one fitting path."""
@@ -91,12 +115,15 @@ def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[
         return {"kind": "classical", "converged": None}
     model = build_model(prep)
     steps = ("sensitivity",) if options.get("sensitivity") else ()
+    settings = {**spec.sampler, "progress": False}
     fit = fit_and_check(
         model,
-        {**spec.sampler, "progress": False},
+        settings,
         steps,
         topcode=topcode_caps(prep.log.to_dict().get("steps", [])),
         prob=spec.interval_prob,
+        compiled=compiled_for(model, settings),
+        with_prior=False,  # a scenario reports its posterior; prior draws would cost a compile
     )
     diag = write_fit(fit, prep, folder, command="sweep", report=False, baseline=False)
     return {"kind": "bayesian", "converged": bool(diag["passed"])}
@@ -186,20 +213,75 @@ def run_scenario(
 
 
 # ---------------------------------------------------------------------------------------------
+# progress
+# ---------------------------------------------------------------------------------------------
+
+#: Dask event topic of the "scenario started" messages
+PROGRESS_TOPIC = "bayes_nsum-sweep-start"
+#: where "started" goes when a scenario runs in this process (set by :func:`run_sweep`)
+_LOCAL_START: list[Callable[[str], None]] = []
+
+
+def _announce_start(scenario: str) -> None:
+    """Tell the sweep's driver that a scenario starts: a Dask event from a worker, else the
+    in-process callback."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(PROGRESS_TOPIC, {"id": scenario})
+        return
+    except (ImportError, ValueError):  # not in a Dask worker
+        pass
+    for callback in list(_LOCAL_START):
+        callback(scenario)
+
+
+def _tracked(runner: Callable[..., dict[str, Any]], spec, scenario, overrides, folder, options):
+    """Run one scenario after announcing its start (what the executors run)."""
+    _announce_start(scenario)
+    return runner(spec, scenario, overrides, folder, options)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(float(seconds), 0.0)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+# ---------------------------------------------------------------------------------------------
 # executors
 # ---------------------------------------------------------------------------------------------
 
 
-class SyncExecutor:
-    """Runs each task at once in the calling process (tests, debugging, no Dask)."""
+class _Deferred:
+    """A future whose task runs, in the calling process, when its result is first asked for."""
 
-    def submit(self, fn: Callable, *args: Any) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        try:
-            fut.set_result(fn(*args))
-        except Exception as exc:  # noqa: BLE001 - delivered through the future
-            fut.set_exception(exc)
-        return fut
+    def __init__(self, fn: Callable, args: tuple) -> None:
+        self._fn, self._args = fn, args
+        self._done: cf.Future | None = None
+
+    def result(self, timeout: float | None = None) -> Any:
+        if self._done is None:
+            self._done = cf.Future()
+            try:
+                self._done.set_result(self._fn(*self._args))
+            except Exception as exc:  # noqa: BLE001 - delivered through the future
+                self._done.set_exception(exc)
+        return self._done.result(timeout)
+
+
+class SyncExecutor:
+    """Runs each task in the calling process, one at a time in the order submitted, when its
+    result is asked for (tests, debugging, no Dask): each scenario's start and end lines
+    follow each other."""
+
+    def submit(self, fn: Callable, *args: Any) -> _Deferred:
+        return _Deferred(fn, args)
 
     def as_completed(self, futures: Iterable) -> Iterator:
         return iter(list(futures))
@@ -218,6 +300,16 @@ class DaskExecutor:
         from distributed import as_completed
 
         return iter(as_completed(list(futures)))
+
+    def on_start(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(scenario)`` when a worker starts a scenario (a Dask event)."""
+        self.client.subscribe_topic(PROGRESS_TOPIC, lambda event: callback(event[1]["id"]))
+
+    def stop_progress(self) -> None:
+        try:
+            self.client.unsubscribe_topic(PROGRESS_TOPIC)
+        except (KeyError, ValueError):
+            pass
 
 
 @contextmanager
@@ -345,20 +437,44 @@ def run_sweep(
 
 
 def _run_all(executor, todo, runner, options, say) -> None:
+    t0 = time.perf_counter()
+    labels = {s.id: s.label() for s, _spec, _folder in todo}
+
+    def started(sid: str) -> None:
+        say(f"[start] {sid} ({labels.get(sid, '')}); elapsed {_duration(time.perf_counter() - t0)}")
+
+    remote = hasattr(executor, "on_start")
+    if remote:
+        executor.on_start(started)
+    _LOCAL_START.append(started)
+    try:
+        _submit_and_wait(executor, todo, runner, options, say, t0)
+    finally:
+        _LOCAL_START.remove(started)
+        if remote and hasattr(executor, "stop_progress"):
+            executor.stop_progress()
+
+
+def _submit_and_wait(executor, todo, runner, options, say, t0: float) -> None:
     futures = {}
     for s, spec, folder in todo:
         futures[
-            executor.submit(runner, spec, s.id, dict(s.overrides), str(folder), dict(options))
+            executor.submit(
+                _tracked, runner, spec, s.id, dict(s.overrides), str(folder), dict(options)
+            )
         ] = (s, spec, folder)
     done = 0
     for fut in _completed(executor, list(futures)):
         s, spec, folder = futures[fut]
         done += 1
+        took = ""
         try:
             res = fut.result()
             status, error = res.get("status", STATUS_FAILED), res.get("error", "")
             if status == STATUS_COMPLETE and res.get("converged") is False:
                 status += ", NOT CONVERGED"
+            if res.get("seconds") is not None:
+                took = f" in {_duration(res['seconds'])}"
         except Exception as exc:  # noqa: BLE001 - a crashed task is one failed scenario
             status, error = STATUS_FAILED, f"{type(exc).__name__}: {exc}"
             try:
@@ -375,4 +491,8 @@ def _run_all(executor, todo, runner, options, say) -> None:
                 )
             except OSError:
                 pass
-        say(f"[{done}/{len(todo)}] {s.id} {status}{': ' + error if error else ''} ({s.label()})")
+        elapsed = _duration(time.perf_counter() - t0)
+        say(
+            f"[{done}/{len(todo)}] {s.id} {status}{took}{': ' + error if error else ''} "
+            f"({s.label()}); elapsed {elapsed}"
+        )

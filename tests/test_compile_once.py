@@ -1,0 +1,75 @@
+"""Sweeps compile once per model structure (issue 16): models that differ only in data or prior
+values share a structure key and one compiled model; anything compiled into the graph (fixed
+values, prior families, options, dims, known sizes) changes the key."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from bayes_nsum.estimators import MODELS
+
+
+def test_structure_key_ignores_data_and_prior_values(small_prep):
+    ard = small_prep.ard
+    tau = {"dist": "Beta", "mean": 0.6, "concentration": 10}
+    a = MODELS["combined"](ard, priors={"tau": tau})
+    other_answers = replace(ard, counts=ard.counts.fillna(0) + 1)
+    b = MODELS["combined"](other_answers, priors={"tau": {**tau, "mean": 0.4}})
+    assert a.structure_key() == b.structure_key()
+    assert (
+        a.data_values()["prior__tau__alpha"].tolist()
+        != b.data_values()["prior__tau__alpha"].tolist()
+    )
+    # compiled in: a fixed value, a prior family, an option, the known sizes, the model
+    assert a.structure_key() != MODELS["combined"](ard, priors={"tau": 0.5}).structure_key()
+    assert a.structure_key() != MODELS["combined"](ard, priors={"tau": tau, "mu": {
+        "dist": "Normal", "mu": 5, "sigma": 1}}).structure_key()  # fmt: skip
+    assert (
+        a.structure_key()
+        != MODELS["combined"](ard, priors={"tau": tau}, degree="gamma").structure_key()
+    )
+    sizes = ard.known_sizes * 1.1
+    assert (
+        a.structure_key()
+        != MODELS["combined"](replace(ard, known_sizes=sizes), priors={"tau": tau}).structure_key()
+    )
+    assert a.structure_key() != MODELS["barrier"](ard).structure_key()
+
+
+def test_sweep_reuses_the_compiled_model(small_prep, monkeypatch):
+    import bayes_nsum.fit
+    from bayes_nsum.sweep import run
+
+    calls = []
+
+    class Compiled:
+        def __init__(self, model):
+            self.shared_var_keys = list(model.data_vars)
+            self.data = None
+
+        def with_data(self, **data):
+            new = Compiled.__new__(Compiled)
+            new.shared_var_keys, new.data = self.shared_var_keys, data
+            return new
+
+    def fake_compile(pm_model):
+        calls.append(pm_model)
+        return Compiled(pm_model)
+
+    monkeypatch.setattr(bayes_nsum.fit, "compile_nutpie", fake_compile)
+    monkeypatch.setattr(run, "_COMPILED", {})
+    ard = small_prep.ard
+    first = MODELS["degree"](ard, priors={"mu": {"dist": "Uniform", "lower": 3, "upper": 8}})
+    second = MODELS["degree"](
+        replace(ard, counts=ard.counts.fillna(0) * 2),
+        priors={"mu": {"dist": "Uniform", "lower": 4, "upper": 7}},
+    )
+    settings = {"backend": "nutpie"}
+    c1 = run.compiled_for(first, settings)
+    c2 = run.compiled_for(second, settings)
+    assert len(calls) == 1 and c1.data is None  # compiled once, for the first model
+    np.testing.assert_array_equal(c2.data["prior__mu__lower"], 4.0)
+    np.testing.assert_array_equal(c2.data["ard_totals"], second.stats.totals)
+    assert run.compiled_for(first, {"backend": "pymc"}) is None
