@@ -276,33 +276,29 @@ def test_recovery_national_sizes(tmp_path):
 
 @pytest.mark.slow
 def test_recovery_with_zero_inflation_and_transmission(tmp_path):
-    """Data with structural zeros (30% of every group) and visibility 0.5: the zero-inflated
-    model with the true tau recovers the national sizes (90% intervals, as above) and the
-    structural-zero share (its 90% interval covers 0.3 for most groups)."""
+    """One draw from the prior of the zero-inflated model with visibility 0.5 (the
+    ``calibration_priors``, structural-zero shares from their Beta(1, 4) default), a survey
+    simulated from it, and the same model fitted: the national sizes (which divide the visible
+    ones by tau) and the structural-zero shares are recovered. A draw from the prior is what
+    the posterior is calibrated for: each 90% interval misses with probability 0.1 (the seed is
+    fixed, so the test is deterministic). The zero shares of the 6 groups: at least 4 of 6
+    intervals cover the truth (fails by chance with probability about 0.016)."""
     sim = simulate_pooled(n_areas=20, respondents_per_area=30, seed=12)
     ard = prepare(sim.write(tmp_path, model="pooled")["spec"]).ard
-    gen = PooledModel(
-        ard, zero_inflation=True, priors={**PooledModel.calibration_priors, "zero_prob": 0.3}
-    )
-    rng = np.random.default_rng(4)
+    priors = {**PooledModel.calibration_priors, "tau": 0.5}
+    gen = PooledModel(ard, zero_inflation=True, priors=priors)
     theta = gen.prior_draws(1, seed=5)
-    # tau = 0.5: respondents see half of each hidden group, so the reported (visible) rate is
-    # half the true one; fit the zero-inflated model with tau = 0.5 and compare with the
-    # generating sizes (visible size / 0.5)
-    y = gen.simulate(theta, rng, fitted=True)[0]
-    from dataclasses import replace
-
+    y = gen.simulate(theta, np.random.default_rng(4), fitted=True)[0]
     import pandas as pd
 
     data = replace(ard, counts=pd.DataFrame(y, index=ard.counts.index, columns=ard.groups))
-    model = PooledModel(data, zero_inflation=True, priors={"tau": 0.5})
-    res = model.fit(chains=2, draws=300, tune=400, progress=False, seed=3)
-    truth = gen.derive(theta)["size"].isel(chain=0, draw=0) / 0.5
+    model = PooledModel(data, zero_inflation=True, priors=priors)
+    res = model.fit(chains=2, draws=400, tune=400, progress=False, seed=3)
+    truth = theta["size"].isel(chain=0, draw=0)
     s = res.summary().query("area == '' and quantity == 'size'").set_index("group")
     for h in ard.hidden:
         assert s.loc[h, "lower"] <= float(truth.sel(hidden=h)) <= s.loc[h, "upper"], h
-    # each of the 12 groups' 90% intervals covers 0.3 with probability 0.9 if calibrated; at
-    # least 8 of 12 fails by chance with probability about 0.004
     zp = res.posterior["zero_prob"].quantile([0.05, 0.95], ("chain", "draw"))
-    covered = (zp.sel(quantile=0.05) < 0.3) & (0.3 < zp.sel(quantile=0.95))
-    assert int(covered.sum()) >= 8, zp
+    true_zp = theta["zero_prob"].isel(chain=0, draw=0)
+    covered = (zp.sel(quantile=0.05) < true_zp) & (true_zp < zp.sel(quantile=0.95))
+    assert int(covered.sum()) >= covered.size - 2, (zp, true_zp)

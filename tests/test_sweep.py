@@ -715,7 +715,10 @@ def test_dask_sweep_matches_scenarios_fitted_one_by_one(tmp_path):
     )
     out = tmp_path / "out"
     # the command line, on a local Dask cluster with 2 worker processes
-    rc = _cli(["sweep", str(SPEC), str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"])
+    rc = _cli(
+        ["sweep", str(SPEC), str(sweep_file), "--out", str(out), "--workers", "2", "--quiet",
+         "--allow-unconverged"]  # tiny chains: the gate is not the point here
+    )  # fmt: skip
     assert rc == 0
     plan = load_sweep(sweep_file, SPEC)
     table = pd.read_csv(out / "sweep.csv", keep_default_na=False, na_values=["", "nan"])

@@ -405,3 +405,14 @@ def test_scale_of_harm_visibility_sweep_moves_size_as_one_over_tau(tmp_path):
     np.testing.assert_allclose(size[(0.4, "victims")] / size[(0.8, "victims")], 2.0, rtol=1e-9)
     np.testing.assert_allclose(size[(0.6, "victims")] / size[(0.8, "victims")], 4 / 3, rtol=1e-9)
     np.testing.assert_allclose(size[(0.4, "offenders")], size[(0.8, "offenders")], rtol=1e-9)
+
+
+def test_levels_show_the_spec_values_not_tokens():
+    """Tables and the tornado plot show "(spec)" as the spec's own value and "(unset)" as the
+    package default, so a reader sees what was fitted."""
+    from bayes_nsum.sweep.gather import shown_level
+
+    plan = _load({"preprocess.topcode": ["(spec)", {"known": 20}, "(unset)"]})
+    assert shown_level(plan, "preprocess.topcode", "(spec)") == '{"known":30} (spec)'
+    assert shown_level(plan, "preprocess.topcode", "(unset)") == "(default)"
+    assert shown_level(plan, "preprocess.topcode", {"known": 20}) == '{"known":20}'

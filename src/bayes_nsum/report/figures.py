@@ -480,8 +480,8 @@ def tornado_figure(effects: pd.DataFrame, note: str = "") -> Figure:
         for yi, (a, b, la, lb) in enumerate(
             zip(lo, hi, e["low_level"], e["high_level"], strict=True)
         ):
-            la = f"{str(la)[:24]}{'' if ok_lo[yi] else ' (not converged)'}"
-            lb = f"{str(lb)[:24]}{'' if ok_hi[yi] else ' (not converged)'}"
+            la = f"{_short(la)}{'' if ok_lo[yi] else ' (not converged)'}"
+            lb = f"{_short(lb)}{'' if ok_hi[yi] else ' (not converged)'}"
             ax.text(a, yi, f"{la} ", ha="right", va="center", fontsize=7)
             ax.text(b, yi, f" {lb}", ha="left", va="center", fontsize=7)
         ax.axvline(1.0, color="k", lw=0.8)
@@ -502,6 +502,12 @@ def tornado_figure(effects: pd.DataFrame, note: str = "") -> Figure:
         fig.suptitle(note, fontsize=10, color="#b00")
     fig.tight_layout()
     return fig
+
+
+def _short(value, width: int = 40) -> str:
+    """A level label for a plot: whole when short, else cut at a word with an ellipsis."""
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _label(value) -> str:

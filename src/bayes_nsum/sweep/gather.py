@@ -31,9 +31,11 @@ from ..report.figures import plot_tornado
 from ..result import SUMMARY_COLUMNS
 from .plan import (
     FAILED,
+    KEEP,
     STATUS_COMPLETE,
     STATUS_FAILED,
     STATUS_NOT_RUN,
+    UNSET,
     Scenario,
     Sweep,
     _canonical,
@@ -88,9 +90,22 @@ class SweepResult:
         return self.n_complete == self.n_scenarios
 
 
+def shown_level(sweep: Sweep, key: str, value: Any) -> Any:
+    """A factor level as tables and plots show it: ``"(spec)"`` as the spec's own value (with
+    "(spec)" after it), ``"(unset)"`` as "(default)"."""
+    if isinstance(value, str) and value == KEEP:
+        node: Any = sweep.base_with_fixed.raw
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return "(default)" if node is None else f"{_text(node)} (spec)"
+    if isinstance(value, str) and value == UNSET:
+        return "(default)"
+    return _cell(value)
+
+
 def _scenario_rows(sweep: Sweep, s: Scenario, folder: Path, state: str) -> list[dict[str, Any]]:
     base = {"scenario": s.id}
-    grid_cells = {k: _cell(s.overrides.get(k)) for k in sweep.factors}
+    grid_cells = {k: shown_level(sweep, k, s.overrides.get(k)) for k in sweep.factors}
     if state == "complete":
         summary = pd.read_csv(
             folder / "summary.csv",
@@ -206,7 +221,7 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
     for col in ("area", "group"):
         table[col] = table[col].astype(object).where(table[col].notna(), "")
     dataset = _to_dataset(sweep, table, states)
-    effects = factor_effects(table, {k: v[0] for k, v in sweep.grid.items()})
+    effects = factor_effects(table, {k: shown_level(sweep, k, v[0]) for k, v in sweep.grid.items()})
     n_complete = int(dataset.attrs["n_complete"])
     n_failed = int(dataset.attrs["n_failed"])
     flags = dict(zip(dataset["scenario"].values, dataset["converged"].values, strict=True))
