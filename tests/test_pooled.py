@@ -166,7 +166,10 @@ def test_area_effects_auto_centres_informative_groups(ard):
     sparse = replace(ard, counts=ard.counts.assign(hidden_1=0.0))  # no information at all
     assert PooledModel(sparse).centring[0] == 0.0
     rng = np.random.default_rng(0)
-    many = rng.poisson(20.0, ard.n).astype(float)  # about 120 answers per area, near Poisson
+    # about 120 answers per area, near Poisson, and areas far apart (log sd 1): each area's
+    # answers pin its rate far more tightly than the spread between areas
+    effect = dict(zip(ard.areas, np.exp(rng.normal(0.0, 1.0, len(ard.areas))), strict=True))
+    many = rng.poisson(20.0 * ard.area.map(effect).to_numpy()).astype(float)
     dense = replace(ard, counts=ard.counts.assign(hidden_2=many))
     assert PooledModel(dense).centring[1] == 1.0
     m, s, z = -5.0, 0.7, np.array([-1.0, 0.3])

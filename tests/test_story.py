@@ -259,6 +259,8 @@ def test_weighted_likelihood_is_the_likelihood_of_repeated_respondents(name, opt
     (every statistic and per-cell term is weighted; nothing else)."""
     rng = np.random.default_rng(6)
     n = 9
+    if name == "pooled":  # "auto" may centre the two designs differently (repeats add information)
+        options = {**options, "area_effects": "centred"}
     template = build(name, options, np.zeros((n, len(GROUPS))))
     theta = parameter_draws(template, 2, seed=9)
     y = template.simulate(theta.isel(draw=[0]), rng)[0]

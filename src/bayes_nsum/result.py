@@ -16,6 +16,7 @@ empty and the ``suppressed`` column says so.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,10 +126,16 @@ def _diagnostics(da: xr.DataArray) -> dict[str, xr.DataArray]:
     return {k: v.astype(float).where(~const) for k, v in out.items()}
 
 
-def _stats(da: xr.DataArray, prob: float, kind: str) -> xr.Dataset:
-    """The summary columns of one variable, vectorised over its non-sample dims."""
+#: derived quantities that are monotone transforms of ``size`` (per group and area): their
+#: rank-normalised R-hat and bulk and tail ESS equal size's, so they are computed once
+MONOTONE_OF_SIZE = ("prevalence", "one_in_x")
+
+
+def _stats(da: xr.DataArray, prob: float, kind: str, diag=None) -> xr.Dataset:
+    """The summary columns of one variable, vectorised over its non-sample dims (``diag``:
+    its convergence diagnostics when already known)."""
     ci = da.azstats.hdi(prob=prob) if kind == "hdi" else da.azstats.eti(prob=prob)
-    diag = _diagnostics(da)
+    diag = _diagnostics(da) if diag is None else diag
     return xr.Dataset(
         {
             "estimate": da.median(SAMPLE),
@@ -169,9 +176,13 @@ def summarize_posterior(
         for parameter rows.
     """
     parts = []
+    known_diag: dict[str, dict] = {}
 
     def add(da: xr.DataArray, gdim: str | None, quantity: str) -> None:
-        st = _stats(da, prob, kind)
+        base = da.name.replace(quantity, "size", 1) if quantity in MONOTONE_OF_SIZE else None
+        st = _stats(da, prob, kind, known_diag.get(base))
+        if quantity == "size":
+            known_diag[da.name] = {k: st[k] for k in ("r_hat", "ess_bulk", "ess_tail")}
         frame = st.to_dataframe().reset_index() if gdim or area_dim in da.dims else None
         if frame is None:
             frame = pd.DataFrame([{k: float(v) for k, v in st.items()}])
@@ -225,10 +236,18 @@ def compute_diagnostics(
     # are checked), and so are ``*_raw`` variables: unconstrained raw effects whose only
     # non-identified direction (e.g. the mean of the overdispersed model's respondent effects,
     # removed by centring) is not part of any reported quantity.
+    # Prevalence and "1 in X" are monotone transforms of the size (per group and area), whose
+    # rank-based R-hat and ESS they share: they are checked through the size.
     names = var_names or [
         v
         for v in post.data_vars
-        if not v.startswith("log_degree") and v != "degree" and not v.endswith("_raw")
+        if not v.startswith("log_degree")
+        and v != "degree"
+        and not v.endswith("_raw")
+        and not (
+            any(v in (q, f"{q}_area") for q in MONOTONE_OF_SIZE)
+            and v.replace(v.split("_area")[0], "size", 1) in post
+        )
     ]
     rows: list[dict[str, Any]] = []
     for v in names:
@@ -413,7 +432,12 @@ class NSUMResult:
         return denominator_labels(dens, hidden or list(dens))
 
     def diagnostics(self, thresholds: dict[str, Any] | None = None) -> dict[str, Any]:
-        return compute_diagnostics(self.tree, thresholds)
+        """Convergence checks (:func:`compute_diagnostics`; computed once per thresholds)."""
+        key = json.dumps(thresholds or {}, sort_keys=True, default=str)
+        cache = self.__dict__.setdefault("_diag_cache", {})
+        if key not in cache:
+            cache[key] = compute_diagnostics(self.tree, thresholds)
+        return copy.deepcopy(cache[key])
 
     def hidden_sizes(self, prob: float = 0.9) -> pd.DataFrame:
         s = self.summary(prob)

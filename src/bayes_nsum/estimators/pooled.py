@@ -126,6 +126,7 @@ class PooledModel(NSUMModel):
         "transmission_by_area",
     )
     requires_areas = True
+    evidence_needs = {"anchor": "likelihood"}  # post-hoc sizes are scaled after sampling
     calibration_targets = ("mu", "sigma", "log_prev_mean", "sigma_area", "nb_shape", "tau", "size")
     calibration_priors = {
         "mu": {"dist": "Normal", "mu": 5.0, "sigma": 0.3},
@@ -228,22 +229,24 @@ class PooledModel(NSUMModel):
     def pooled_dim(self) -> str:
         return "group" if self.options["anchor"] == "posthoc" else "hidden"
 
-    #: per-area information (expected answers divided by their dispersion) above which a
-    #: group's area effects are centred by ``area_effects = "auto"``
-    CENTRING_INFORMATION = 5.0
+    #: ratio of the data's precision about an area's log rate to the pooling prior's precision
+    #: above which ``area_effects = "auto"`` centres a group's area effects
+    CENTRING_RATIO = 2.0
 
     @property
     def centring(self) -> np.ndarray:
         """Per pooled group, 1 where the area effects are centred, 0 where non-centred.
 
-        ``area_effects = "auto"`` centres a group when the answers of a typical area carry
-        more information about its log rate than the pooling prior: the median over areas with
-        respondents of :math:`\\sum_i \\hat\\mu_i \\hat w/(\\hat w + \\hat\\mu_i)` (the
-        negative-binomial Fisher information for a log mean, with :math:`\\hat\\mu_i` the
-        group's mean answer in the area and :math:`\\hat w` a moment estimate of the NB shape
-        from the within-area variance) above :data:`CENTRING_INFORMATION`. Centred effects mix
-        well when the data pin each area's rate; non-centred when the prior does
-        (Papaspiliopoulos, Roberts and Skold 2007).
+        ``area_effects = "auto"`` centres a group when a typical area's answers pin its log rate
+        more tightly than the pooling distribution does: :math:`I \\hat s^2 >` 2, with
+        :math:`I` the median over areas with respondents of
+        :math:`\\sum_i \\hat\\mu \\hat w/(\\hat w + \\hat\\mu)` (the negative-binomial
+        information about a log mean; :math:`\\hat\\mu` the group's mean answer in the area,
+        :math:`\\hat w` a moment estimate of the NB shape from the within-area variance) and
+        :math:`\\hat s^2` the between-area variance of the areas' log mean answers less their
+        average sampling variance :math:`1/I_j`. Centred effects mix well when the data pin each
+        area's rate, non-centred when the pooling prior does (Papaspiliopoulos, Roberts and
+        Skold 2007).
         """
         if getattr(self, "_centring", None) is not None:
             return self._centring
@@ -253,15 +256,14 @@ class PooledModel(NSUMModel):
             self._centring = np.full(len(groups), 1.0 if opt == "centred" else 0.0)
             return self._centring
         y = self.answers()
+        J = len(self.data.areas)
         lam = []
         for g in groups:
             col = y[:, self.data.groups.index(g)]
             ok = ~np.isnan(col)
-            area = self.area_index[ok]
-            vals = col[ok]
-            n = np.bincount(area, minlength=len(self.data.areas))
-            tot = np.bincount(area, vals, minlength=len(self.data.areas))
-            sq = np.bincount(area, vals**2, minlength=len(self.data.areas))
+            area, vals = self.area_index[ok], col[ok]
+            n = np.bincount(area, minlength=J)
+            tot, sq = np.bincount(area, vals, minlength=J), np.bincount(area, vals**2, minlength=J)
             has = n > 1
             mean = tot[has] / n[has]
             var = (sq[has] - n[has] * mean**2) / (n[has] - 1)
@@ -270,7 +272,12 @@ class PooledModel(NSUMModel):
             )
             w = 1 / max(excess, 1e-6)  # var = mean + mean^2 / w within areas
             info = n[has] * mean * w / (w + mean)
-            lam.append(1.0 if len(info) and np.median(info) > self.CENTRING_INFORMATION else 0.0)
+            pos = mean > 0
+            if pos.sum() < 2:
+                lam.append(0.0)
+                continue
+            s2 = np.var(np.log(mean[pos])) - np.mean(1 / info[pos])
+            lam.append(1.0 if np.median(info) * max(s2, 0.0) > self.CENTRING_RATIO else 0.0)
         self._centring = np.asarray(lam)
         return self._centring
 
@@ -499,6 +506,18 @@ class PooledModel(NSUMModel):
             nodes=NEGBIN_NODES,
             zero_prob=None if zero is None else zero[:, None, :],
         )
+
+    def log_hidden_size(self, pm_model):
+        """(None, (hidden, area) symbolic :math:`\\log N_{jH}`) as :meth:`_derive` has it."""
+        m, s = (self.model_param(pm_model, k, "hidden") for k in ("log_prev_mean", "sigma_area"))
+        lam = pt.as_tensor(self.centring)[:, None]
+        log_r = self.area_log_rate(m[:, None], s[:, None], pm_model["z_area"], lam)
+        tau, delta = (self.model_param(pm_model, k, "hidden")[:, None] for k in ("tau", "delta"))
+        if self.options["transmission_by_area"]:
+            sd = self.model_param(pm_model, "tau_area_sd", "hidden")[:, None]
+            tau = pt.sigmoid(pt.log(tau) - pt.log1p(-tau) + sd * pm_model["tau_area_z"])
+        pop = self.data.area_table["population"].to_numpy(float)
+        return None, log_r + np.log(pop) - pt.log(tau) - pt.log(delta)
 
     def known_share_from_rate(self, draws, group, rate):
         raise BayesNsumError(
