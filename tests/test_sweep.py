@@ -259,6 +259,14 @@ def test_run_gather_skip_and_rerun(tmp_path):
     effects = pd.read_csv(tmp_path / "tornado.csv")
     assert set(effects["factor"]) == {"preprocess.topcode", "preprocess.missing"}
     assert set(effects["group"]) == set(HIDDEN)
+    # the paper-ready table: one column block per scenario, labelled by its levels
+    wide = pd.read_csv(tmp_path / "sweep_wide.csv")
+    assert "topcode=20; missing=zero: estimate" in wide.columns
+    size = table[(table["quantity"] == "size") & (table["group"] == HIDDEN[0])]
+    own = size[(size["preprocess.topcode"] == 20) & (size["preprocess.missing"] == "zero")]
+    row = wide[(wide["group"] == HIDDEN[0]) & (wide["quantity"] == "size")]
+    assert row["topcode=20; missing=zero: estimate"].item() == own["estimate"].item()
+    assert "topcode" in (tmp_path / "sweep_wide.tex").read_text()
 
     # a rerun skips every finished scenario
     again = CountingRunner()

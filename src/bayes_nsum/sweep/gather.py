@@ -11,7 +11,9 @@
   ``n_not_run`` and ``complete`` (1 only when every scenario of the plan finished);
 * ``failures.json``, ``tornado.csv`` and ``tornado.png``: how far each factor moves each
   hidden size from the baseline scenario, the other factors at baseline
-  (:func:`factor_effects`).
+  (:func:`factor_effects`);
+* ``sweep_wide.csv``, ``.md`` and ``.tex`` -- the paper-ready table: one row per hidden group and
+  quantity, one column block per finished scenario, labelled by its factor levels.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import xarray as xr
 
 from ..io import atomic_write, write_csv, write_json
 from ..report.figures import plot_tornado
+from ..report.tables import write_wide
 from ..result import SUMMARY_COLUMNS
 from .plan import (
     FAILED,
@@ -246,6 +249,18 @@ def gather_sweep(sweep: Sweep, out: str | Path, write: bool = True) -> SweepResu
             out / "sweep.json",
         )
         write_csv(effects, out / "tornado.csv")
+        done = table[table["status"] == STATUS_COMPLETE]
+        if len(done):
+            labels = {
+                s.id: "; ".join(
+                    f"{k.rsplit('.', 1)[-1]}={shown_level(sweep, k, s.overrides.get(k))}"
+                    for k in sweep.factors
+                )
+                or s.id
+                for s in sweep.scenarios()
+            }
+            done = done.assign(scenario=done["scenario"].map(labels))
+            write_wide(done, "scenario", out, "sweep", sweep.base_with_fixed.interval_prob)
         if len(effects):
             note = ""
             if unconverged:
