@@ -48,6 +48,7 @@ docs: setup
 	$(BIN)/mkdocs build --strict
 
 benchmarks: setup
+	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

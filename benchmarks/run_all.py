@@ -7,14 +7,17 @@ shared barrier dispersion at n = 1,000), ``pooled_speed.py`` (150 areas x 30) an
 ``sweep_speed.py`` (a three-scenario data-only sweep of the Scale of Harm example), then writes
 one table per model with sampling time, bulk ESS per second and peak memory beside the previous
 release's numbers (``benchmarks/results/refactor_check/old_*.json``, commit b7e3add, measured
-on the project's 2-core machine). Takes about 10 minutes on 2 idle cores. The comparison with an
-independent Stan implementation of the study's model is not part of it (see
-docs/benchmarks/speed.md).
+on the project's 2-core machine). With pystan installed (``pip install -e '.[bench]'``, which
+``make benchmarks`` does) it then runs ``stan_pooled.py``: the pooled model and an independent
+Stan implementation of the study's model on the same simulated survey of 150 areas, in the same
+run, and adds that table to the page. About 10 minutes on 2 idle cores without the Stan
+comparison, about 25 with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -90,6 +93,10 @@ def page(out: Path) -> str:
             + ", ".join(f"{x['seconds'] - (x['sample_s'] or 0):.1f} s" for x in s["scenarios"])
             + ".",
         ]
+    stan = out / "stan_pooled.md"
+    if stan.is_file():  # the pooled model and the study's Stan model, same data, same run
+        text = stan.read_text().split("\n", 1)[1]
+        lines += ["", "## The pooled model against the study's model in Stan", text]
     return "\n".join(lines) + "\n"
 
 
@@ -105,6 +112,10 @@ def main() -> None:
              "--out", str(out / "speed")])  # fmt: skip
         run(["benchmarks/pooled_speed.py", "--per-area", "30", "--out", str(out / "pooled")])
         run(["benchmarks/sweep_speed.py", "--out", str(out / "sweep_speed")])
+        if importlib.util.find_spec("stan") is None:
+            print("pystan is not installed (pip install -e '.[bench]'): Stan comparison skipped")
+        else:
+            run(["benchmarks/stan_pooled.py", "--out", str(out / "stan_pooled.md")])
     (ROOT / a.page).write_text(page(out))
     print(f"wrote {a.page}")
 
