@@ -28,6 +28,8 @@ EXPECTED_BENCHMARKS = {
     "backend",
     "calibration.md": "simulation-based calibration (SBC) of the Bayesian models: rank "
     "histograms and uniformity tests",
+    "stan_pooled.md": "the pooled model against an independent Stan implementation of the "
+    "study's model on the same simulated survey: time, ESS and accuracy per area",
 }
 
 
