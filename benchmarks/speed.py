@@ -75,11 +75,16 @@ def one(
     }
     base_name, _, variant = model_name.partition(":")
     priors = {"tau": tau_prior} if base_name in ("transmission", "combined") else None
+    # "combined:group/latent": barrier_dispersion = "group", degree_integration = "latent"
+    variant, _, integration = variant.partition("/")
     options = {"barrier_dispersion": variant} if variant else {}
+    if integration:
+        options["degree_integration"] = integration
     model = MODELS[base_name](ard, priors=priors, **options)
     settings = sampler_settings(
         draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, progress=False
     )
+    t_build = time.perf_counter()
     out = {
         "model": model_name,
         "n": n,
@@ -92,16 +97,28 @@ def one(
         "distinct_keys": len(model.stats.key_count),
     }
     pm_model = model.model
+    out["build_s"] = time.perf_counter() - t_build  # statistics, grids, PyMC graph
+    if getattr(model, "grid_degrees", False):
+        plan = model.grid_plan
+        out["grid_rows"] = len(plan.count)
+        out["grid_buckets"] = len(plan.bounds)
+        out["grid_nodes_per_row"] = plan.nodes / len(plan.count)
+    out["loadavg_start"] = os.getloadavg()[0]  # other jobs on the machine
     if backend == "nutpie":
         t0 = time.perf_counter()
         compiled = compile_nutpie(pm_model)
         out["compile_cold_s"] = time.perf_counter() - t0
+        out["compile_warm_s"] = float("nan")
+        if not os.environ.get("BENCH_SKIP_WARM"):  # a second compile (numba's cache)
+            t0 = time.perf_counter()
+            compile_nutpie(pm_model)
+            out["compile_warm_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        compile_nutpie(pm_model)
-        out["compile_warm_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF).ru_utime
         tree = sample_compiled(compiled, settings)
         out["sample_s"] = time.perf_counter() - t0
+        # CPU seconds of the sampling (all threads): less sensitive to other jobs than wall time
+        out["sample_cpu_s"] = resource.getrusage(resource.RUSAGE_SELF).ru_utime - cpu0
     else:
         from bayes_nsum.fit import sample
 
@@ -129,6 +146,7 @@ def one(
         out[f"size_{h}"] = [float(lo), float(post["size"].sel(hidden=h).median()), float(hi)]
         out[f"truth_{h}"] = float(truth[h])
     out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["loadavg_end"] = os.getloadavg()[0]
     return out
 
 
@@ -209,6 +227,7 @@ def main() -> None:
         "compile_cold_s",
         "compile_warm_s",
         "sample_s",
+        "sample_cpu_s",
         "min_ess_bulk_size",
         "ess_per_s",
         "max_r_hat_size",

@@ -36,6 +36,9 @@ SECTION_INTRO = {
     "estimator; every other name is a Bayesian model (see the model pages).",
     "priors": "Prior overrides, by parameter name (a number fixes the parameter). A table of "
     "group names gives per-group priors. See the priors guide.",
+    "evidence": "Secondary data on hidden-group sizes (confirmed cases as a lower bound, noisy "
+    "counts with a detection prior), combined with the survey in one posterior: see "
+    "[Secondary data on hidden sizes](../guide/evidence.md).",
     "sampler": "Settings of the NUTS sampler. The command line's `--draws`, `--tune`, "
     "`--chains`, `--seed` and `--backend` override them.",
     "diagnostics": "Thresholds of the convergence checks written to `diagnostics.json`. "

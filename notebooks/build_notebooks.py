@@ -1170,6 +1170,213 @@ numbers worth reading.""",
     ),
 ]
 
+# ---------------------------------------------------------------------------------------------
+# 7. comparing methods on one simulated survey
+# ---------------------------------------------------------------------------------------------
+
+METHODS = [
+    (
+        "md",
+        """\
+# Comparing NSUM methods on one simulated survey with known truth
+
+A methods paper compares estimators on data whose truth is known. This notebook simulates one
+survey of the general population together with a sample from the hidden population (as the
+generalized scale-up method needs), then estimates the hidden group's size with
+
+* the classical **Killworth** estimator (Killworth et al. 1998);
+* the **Maltiel combined** model: random degrees, barrier effects and transmission bias
+  (Maltiel et al. 2015);
+* the **Zheng overdispersed** model (Zheng, Salganik and Gelman 2006);
+* the **Laga correlated** model with a respondent covariate on the network size (Laga, Bao and
+  Niu 2023);
+* the **generalized scale-up** estimator, classical and Bayesian (Feehan and Salganik 2016),
+  which learns the visibility of the hidden group from the hidden-population sample.
+
+The simulated hidden group is only partly visible: its members' contacts know of their status
+with a probability below one (transmission), and its members have smaller networks than the rest
+of the population (degree ratio). Methods that assume full visibility estimate the *visible*
+size; the generalized estimator corrects for both from data; the Maltiel model corrects only as
+far as its prior on the transmission rate allows. The comparison ends with the paper-ready table
+in LaTeX.""",
+    ),
+    setup_cell("nb07"),
+    fmt_cell(),
+    ("md", "## The simulated surveys"),
+    (
+        "code",
+        """\
+import tomllib
+
+from bayes_nsum.simulate import simulate_gnsum
+
+TRUTH = dict(hidden_size=5_000.0, tau=0.5, degree_ratio=0.8)
+sim = simulate_gnsum(n_respondents=500, n_hidden_sample=100, seed=3, **TRUTH)
+group = sim.hidden_group
+truth = float(sim.truth.query("quantity == 'size' and group == @group")["value"].iloc[0])
+# a respondent covariate that carries part of the network size (correlation about 0.7 with
+# the log-degree), as household size or occupation might
+rng = np.random.default_rng(3)
+log_d = np.log(sim.degrees)
+z = (log_d - log_d.mean()) / log_d.std()
+sim.survey["household_z"] = np.round(0.7 * z + np.sqrt(1 - 0.7**2) * rng.normal(size=len(z)), 3)
+paths = sim.write(OUT / "survey", model="gnsum")
+raw = tomllib.loads(paths["spec"].read_text())
+print(f"{len(sim.survey)} respondents, {len(sim.hidden_sample)} members of the hidden sample")
+print(f"known groups: {', '.join(sim.known)}; hidden group: {group}")
+print(f"true size {people(truth)}; transmission rate {TRUTH['tau']}, degree ratio {TRUTH['degree_ratio']}")
+print(f"visible size (what a method that assumes full visibility estimates): "
+      f"{people(truth * TRUTH['tau'] * TRUTH['degree_ratio'])}")
+print(f"correlation of the covariate with the log network size: {np.corrcoef(z, sim.survey['household_z'])[0, 1]:.2f}")""",
+    ),
+    (
+        "md",
+        """\
+Each method gets the spec it can use: the hidden-population sample only for the generalized
+estimators, the covariate only for the correlated model. A spec key that the chosen model does
+not use is an error in `bayes_nsum`, never silently ignored.""",
+    ),
+    (
+        "code",
+        """\
+from bayes_nsum.analysis import build_model, classical_estimates, prepare
+from bayes_nsum.spec import Spec
+
+
+def spec_for(name, hidden_sample=False, covariates=False):
+    r = {k: dict(v) for k, v in raw.items()}
+    if not hidden_sample:
+        for key in ("hidden_sample", "hidden_sample_group", "hidden_sample_aware_suffix"):
+            r["data"].pop(key, None)
+    if covariates:
+        r["data"]["covariates"] = ["household_z"]
+    r["model"] = {"name": name}
+    return Spec.from_dict(r, paths["spec"].parent)
+
+
+rows = []
+
+
+def add(label, table, converged=True):
+    t = table[table["quantity"].isin(["size", "prevalence"]) & (table["group"] == group)]
+    if "area" in t:
+        t = t[t["area"].fillna("") == ""]
+    for r in t.itertuples():
+        rows.append({"model": label, "area": "", "group": r.group, "quantity": r.quantity,
+                     "estimate": r.estimate, "lower": r.lower, "upper": r.upper,
+                     "converged": converged})
+
+
+add("Killworth", classical_estimates(prepare(spec_for("killworth"))))
+add("GNSUM (classical)", classical_estimates(prepare(spec_for("gnsum", hidden_sample=True))))
+print("classical estimates done")""",
+    ),
+    ("md", "## The Bayesian models"),
+    (
+        "code",
+        """\
+import time
+
+BAYES = [
+    ("Maltiel combined", "combined", False, False),
+    ("Zheng overdispersed", "overdispersed", False, False),
+    ("Laga correlated + covariate", "correlated", False, True),
+    ("GNSUM (Bayesian)", "gnsum_bayes", True, False),
+]
+fits = {}
+for label, name, hidden_sample, covariates in BAYES:
+    t0 = time.perf_counter()
+    model = build_model(prepare(spec_for(name, hidden_sample, covariates)))
+    res = model.fit(**SAMPLER)
+    diag = res.diagnostics()
+    add(label, res.summary(), converged=diag["passed"])
+    fits[label] = res
+    print(f"{label}: {time.perf_counter() - t0:.0f} s; largest R-hat {diag['max_r_hat']:.3f}, "
+          f"smallest bulk ESS {diag['min_ess_bulk']:.0f}; convergence checks passed: {diag['passed']}")""",
+    ),
+    (
+        "md",
+        """\
+## What each method estimates
+
+The table shows each estimate beside the truth. Killworth, Zheng and Laga land near the visible
+size; the generalized estimators, which see how many of the hidden members' contacts know their
+status, land near the true size; the Maltiel combined model lies between, pulled by its prior
+on the transmission rate.""",
+    ),
+    (
+        "code",
+        """\
+long = pd.DataFrame(rows)
+size = long[long["quantity"] == "size"].set_index("model")
+for label, r in size.iterrows():
+    covered = r.lower <= truth <= r.upper
+    print(f"{label:>28}: {people(r.estimate)} ({interval(r.lower, r.upper)}); "
+          f"estimate / truth {r.estimate / truth:.2f}; interval holds the truth: {covered}"
+          + ("" if r.converged else "  [did not pass its convergence checks]"))""",
+    ),
+    (
+        "code",
+        """\
+fig, ax = plt.subplots(figsize=(8, 3.6))
+ypos = np.arange(len(size))
+ax.errorbar(size["estimate"], ypos, xerr=[size["estimate"] - size["lower"], size["upper"] - size["estimate"]],
+            fmt="o", color="black", capsize=3)
+ax.axvline(truth, color="tab:green", label="true size")
+ax.axvline(truth * TRUTH["tau"] * TRUTH["degree_ratio"], color="tab:orange", ls="--", label="visible size")
+ax.set_yticks(ypos, size.index)
+ax.set_xlabel(f"estimated size of {group} (people; 90% interval)")
+ax.set_ylabel("method")
+ax.legend(loc="lower right")
+fig.tight_layout()
+plt.show()""",
+    ),
+    (
+        "md",
+        """\
+## What the covariate model learns
+
+The correlated model's `theta` is the change in log network size per standard deviation of the
+covariate; the simulation built the covariate from the log network size, so `theta` should be
+clearly positive.""",
+    ),
+    (
+        "code",
+        """\
+post = fits["Laga correlated + covariate"].posterior
+theta = post["theta"].values.reshape(-1)
+lo, hi = np.quantile(theta, [0.05, 0.95])
+print(f"theta (per sd of household_z): median {np.median(theta):.2f}, 90% interval {lo:.2f} to {hi:.2f}")
+print(f"the log network size's sd in the simulation: {log_d.std():.2f}; "
+      f"a covariate correlated 0.7 with it implies theta near {0.7 * log_d.std():.2f}")""",
+    ),
+    (
+        "md",
+        """\
+## The paper-ready table
+
+`bayes_nsum.report.tables.write_wide` writes the comparison as CSV, Markdown and LaTeX (the
+same tables `bayes-nsum compare`, `compare-priors` and `sweep` write). A fit that did not pass
+its convergence checks is marked with a dagger.""",
+    ),
+    (
+        "code",
+        """\
+from bayes_nsum.report.tables import write_wide
+
+files = write_wide(long, "model", OUT, "methods")
+print(files["tex"].read_text())""",
+    ),
+    (
+        "md",
+        """\
+With the fast settings used by the tests the sampler runs are short and the convergence checks
+may fail (the correlated model needs long runs); run the notebook without `BAYES_NSUM_NB_FAST`
+for numbers worth reading. One simulated survey is one draw: a methods paper repeats this over
+many seeds (see the calibration notebook and `benchmarks/`).""",
+    ),
+]
+
 NOTEBOOKS = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_scale_of_harm.ipynb": SCALE_OF_HARM,
@@ -1177,6 +1384,7 @@ NOTEBOOKS = {
     "04_sensitivity.ipynb": SENSITIVITY,
     "05_calibration.ipynb": CALIBRATION,
     "06_scale_of_harm_raw.ipynb": SCALE_OF_HARM_RAW,
+    "07_comparing_methods.ipynb": METHODS,
 }
 
 

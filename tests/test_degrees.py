@@ -67,7 +67,7 @@ def test_integrated_degrees_match_quad(small_prep, fake_sampling, options):
 
 def test_latent_degrees_are_summarised_from_draws(small_prep, fake_sampling):
     fake_sampling(seed=8)
-    model = MODELS["combined"](small_prep.ard)
+    model = MODELS["combined"](small_prep.ard, degree_integration="latent")
     result = model.fit(draws=20, chains=2, progress=False)
     table = respondent_degrees(model, result.posterior)
     deg = result.posterior["degree"].stack(s=("chain", "draw")).transpose("s", "respondent")

@@ -36,6 +36,7 @@ NOTEBOOK_NAMES = [
     "04_sensitivity.ipynb",
     "05_calibration.ipynb",
     "06_scale_of_harm_raw.ipynb",
+    "07_comparing_methods.ipynb",
 ]
 CELL_TIMEOUT_S = 600
 

@@ -566,6 +566,8 @@ def test_every_parameter_of_every_model_has_a_support():
     flags += [{"transmission_by_area": True}, {"barrier_dispersion": "shared"}]
     for name, cls in MODELS.items():
         ard = ard_of(y, area=area, area_table=table) if cls.requires_areas else ard_of(y)
+        if cls.uses_hidden_sample or cls.uses_covariates:  # a hidden sample, covariates
+            ard = cls.calibration_data(ard)
         for opts in flags:
             opts = {k: v for k, v in opts.items() if k in cls.options_used}
             tau = {"tau": 0.6} if opts.get("transmission_by_area") else None

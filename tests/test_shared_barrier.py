@@ -175,10 +175,11 @@ def test_shared_option_errors_and_priors(small_prep):
 def test_per_group_barrier_warns_at_large_n(small_prep, monkeypatch):
     cls = MODELS["combined"]
     monkeypatch.setattr(cls, "LARGE_N", 10)
-    with pytest.warns(UserWarning, match="barrier_dispersion = 'shared'"):
-        cls(small_prep.ard)
+    with pytest.warns(UserWarning, match="latent degrees"):
+        cls(small_prep.ard, degree_integration="latent")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        cls(small_prep.ard)  # "auto": above LARGE_N the lognormal degree is integrated out
         cls(small_prep.ard, barrier_dispersion="shared")
         MODELS["degree"](small_prep.ard)
 

@@ -74,6 +74,7 @@ def test_every_schema_key_is_accepted():
         ("model", "degree"): "gamma",
         ("model", "recall_calibration"): True,
         ("model", "barrier_dispersion"): "shared",
+        ("model", "degree_integration"): "auto",
         ("model", "anchor"): "posthoc",
         ("model", "correlated"): False,
         ("model", "zero_inflation"): True,
@@ -87,6 +88,7 @@ def test_every_schema_key_is_accepted():
         ("model", "area_effects"): "auto",
         ("model", "known_shares"): "roster",
         ("data", "covariates"): ["c"],
+        ("model", "bias_covariates"): ["c"],
         ("data", "max_answer"): 100,
         ("groups", "denominators"): {"victims": "children"},
         ("output", "report"): True,
@@ -99,7 +101,30 @@ def test_every_schema_key_is_accepted():
                 body[key] = values[section, key]
             elif body[key] is None:
                 body[key] = 1 if section == "diagnostics" else "x"
+    # covariates are read by the correlated model only: checked in its own spec below
+    covariates = {"data": {"covariates": spec_raw["data"].pop("covariates")}}
+    covariates["model"] = {"bias_covariates": spec_raw["model"].pop("bias_covariates")}
+    # the hidden-population sample is read by the generalized NSUM models only: its own spec
+    keys = ("hidden_sample", "hidden_sample_group", "hidden_sample_aware_suffix")
+    hidden = {k: spec_raw["data"].pop(k) for k in keys}
+    Spec.from_dict(raw(data={**BASE["data"], **hidden}, model={"name": "gnsum_bayes"}))
     Spec.from_dict(spec_raw)
+    spec = raw(data={**BASE["data"], **covariates["data"]})
+    spec["model"] = {"name": "correlated", **covariates["model"]}
+    Spec.from_dict(spec)
+
+
+def test_covariates_are_refused_by_models_that_do_not_read_them():
+    with_cov = {**BASE["data"], "covariates": ["age"]}
+    with pytest.raises(SpecError, match=r"\[data\] covariates are not used by the degree model"):
+        Spec.from_dict(raw(data=with_cov, model={"name": "degree"}))
+    with pytest.raises(SpecError, match="not used by the killworth model"):
+        Spec.from_dict(raw(data=with_cov))
+    with pytest.raises(SpecError, match="bias_covariates 'sex' is not one of"):
+        Spec.from_dict(raw(data=with_cov, model={"name": "correlated", "bias_covariates": ["sex"]}))
+    with pytest.raises(SpecError, match="bias_covariates must be a list"):
+        Spec.from_dict(raw(data=with_cov, model={"name": "correlated", "bias_covariates": "age"}))
+    Spec.from_dict(raw(data=with_cov, model={"name": "correlated", "bias_covariates": ["age"]}))
 
 
 @pytest.mark.parametrize(

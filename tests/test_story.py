@@ -13,6 +13,7 @@ in 1.7 million checks).
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,12 +25,16 @@ from bayes_nsum.checks.sensitivity import log_likelihood_draws
 from bayes_nsum.data import ARD
 from bayes_nsum.estimators import MODELS
 from bayes_nsum.estimators.base import NSUMModel, stack_draws
+from bayes_nsum.hidden_sample import HiddenSample
 
 N = 1_000_000.0
 KNOWN = {"k1": 3000.0, "k2": 8000.0, "k3": 15000.0, "k4": 30000.0}
 HIDDEN = ("h1", "h2")
 GROUPS = [*KNOWN, *HIDDEN]
 AREAS = ["a1", "a2", "a3"]
+#: a pseudo-option of this module: the survey has respondent covariates (always for the models
+#: that need them, i.e. whose options read them)
+COVARIATES = "covariates"
 CASES = [
     ("degree", {}),
     ("degree", {"degree": "gamma"}),
@@ -38,18 +43,34 @@ CASES = [
     ("barrier", {"barrier_dispersion": "shared"}),
     ("combined", {}),
     ("combined", {"barrier_dispersion": "shared"}),
+    ("barrier", {"degree_integration": "quadrature"}),
+    ("combined", {"degree_integration": "quadrature"}),
     ("overdispersed", {}),
+    ("overdispersed", {COVARIATES: True}),
+    ("correlated", {}),
+    ("correlated", {"bias_covariates": ["x1"]}),
     ("pooled", {}),
     ("pooled", {"anchor": "posthoc"}),
     ("pooled", {"zero_inflation": True}),
     ("pooled", {"transmission_by_area": True}),
+    ("gnsum_bayes", {}),
+    ("gnsum_bayes", {"degree": "gamma"}),
 ]
 #: priors beside the models' calibration priors, per option
-EXTRA_PRIORS = {"transmission_by_area": {"tau": {"dist": "Beta", "mean": 0.6, "concentration": 20}}}
+EXTRA_PRIORS = {
+    "transmission_by_area": {"tau": {"dist": "Beta", "mean": 0.6, "concentration": 20}},
+    COVARIATES: {"theta": {"dist": "Normal", "mu": 0.0, "sigma": 0.3}},
+}
 IDS = [f"{n}:{','.join(f'{k}={v}' for k, v in o.items())}" for n, o in CASES]
 
 
-def ard(y: np.ndarray, area: list[str] | None = None, weights=None) -> ARD:
+def covariates_of(n: int) -> pd.DataFrame:
+    """Respondent covariates of this module's surveys (models that read covariates)."""
+    i = np.arange(n)
+    return pd.DataFrame({"x1": np.sin(i + 1.0), "x2": (i % 3) - 1.0})
+
+
+def ard(y: np.ndarray, area: list[str] | None = None, weights=None, covariates=None) -> ARD:
     """The design of this module; with ``area`` the respondents' areas and an area table."""
     ids = [str(i) for i in range(len(y))]
     table = None
@@ -67,17 +88,43 @@ def ard(y: np.ndarray, area: list[str] | None = None, weights=None) -> ARD:
         area=None if area is None else pd.Series(area, index=ids),
         area_table=table,
         weights=None if weights is None else pd.Series(weights, index=ids),
+        covariates=None if covariates is None else covariates.set_axis(ids),
     )
 
 
-def build(name: str, options: dict, y: np.ndarray, area=None, weights=None) -> NSUMModel:
+def hidden_sample() -> HiddenSample:
+    """A small sample of h1's members (generalized NSUM), one pair missing."""
+    rng = np.random.default_rng(17)
+    y = rng.poisson(150 * np.array(list(KNOWN.values())) / N, size=(12, len(KNOWN))).astype(float)
+    v = rng.binomial(y.astype(int), 0.5).astype(float)
+    y[3, 1] = v[3, 1] = np.nan
+    cols = list(KNOWN)
+    return HiddenSample("h1", pd.DataFrame(y, columns=cols), pd.DataFrame(v, columns=cols))
+
+
+def build(name: str, options: dict, y: np.ndarray, area=None, weights=None, like=None) -> NSUMModel:
+    """The model on answers ``y``; ``like=(model, rows)``: respondents who have the covariates
+    of ``model``'s respondents ``rows`` and its standardisation of them."""
     cls = MODELS[name]
+    options = dict(options)
+    with_covariates = options.pop(COVARIATES, False) or "bias_covariates" in cls.options_used
     if cls.requires_areas and area is None:
         area = [AREAS[i % 3] for i in range(len(y))]
     priors = dict(cls.calibration_priors)
     for key in options:
         priors.update(EXTRA_PRIORS.get(key, {}))
-    return cls(ard(y, area, weights), priors=priors, **options)
+    cov = None
+    if with_covariates:
+        cov = covariates_of(len(y))
+        if like is not None:
+            cov = like[0].data.covariates.iloc[np.asarray(like[1])].reset_index(drop=True)
+    data = ard(y, area, weights, cov)
+    if cls.uses_hidden_sample:
+        data = replace(data, hidden_sample=hidden_sample())
+    model = cls(data, priors=priors, **options)
+    if like is not None and with_covariates:
+        model.restore(like[0].config())
+    return model
 
 
 def parameter_draws(model: NSUMModel, draws: int, seed: int) -> xr.Dataset:
@@ -99,15 +146,16 @@ def _conditional(model: NSUMModel, theta: xr.Dataset, z: np.ndarray) -> np.ndarr
     at one parameter draw: the term the sampler adds for that respondent."""
     if "alpha_raw" in theta:
         # Zheng et al.'s effects sum to zero, so one respondent has none of its own: evaluate
-        # the model's likelihood component at log-mean z + beta
+        # the model's likelihood component at log-mean z + beta (+ x'theta with covariates)
         import pytensor
         import pytensor.tensor as pt
 
         from bayes_nsum.estimators.components import negbin_overdispersed_loglik
 
         zz = pt.dvector("z")
-        beta, omega = theta["beta"].values.ravel(), theta["omega"].values.ravel()
-        expr = negbin_overdispersed_loglik(model.stats, zz[:, None] + beta[None, :], omega)
+        rate = model.latent(stack_draws(theta)).rates()[0, 0]  # beta_k (+ x'theta)
+        omega = theta["omega"].values.ravel()
+        expr = negbin_overdispersed_loglik(model.stats, zz[:, None] + rate[None, :], omega)
         f = pytensor.function([zz], expr, mode="FAST_COMPILE")
         return np.array([float(f(np.array([v]))) for v in z])
     one = theta.isel(chain=0, draw=0, drop=True).drop_dims("respondent", errors="ignore")
@@ -127,6 +175,9 @@ def test_numpy_and_pytensor_likelihoods_agree_on_simulated_data(name, options):
     model = build(name, options, y, area)
     numpy_ll = model.pointwise_loglik(theta)  # (3 draws, n)
     assert numpy_ll.shape == (3, n) and np.isfinite(numpy_ll).all()
+    if model.latent(stack_draws(theta)).bias_chol is not None:
+        _check_bias_likelihood(model, theta, y, numpy_ll)
+        return
     if model.latent(stack_draws(theta)).z_fitted is None:
         # the degree is integrated out in the sampled likelihood too: the totals agree, and
         # with survey weights the sampled total is the weighted sum of the same terms
@@ -143,7 +194,13 @@ def test_numpy_and_pytensor_likelihoods_agree_on_simulated_data(name, options):
         return
     # a latent degree is sampled: integrate the sampled (conditional) likelihood over it
     for i in (0, 7):
-        one = build(name, options, y[i : i + 1], None if area is None else area[i : i + 1])
+        one = build(
+            name,
+            options,
+            y[i : i + 1],
+            None if area is None else area[i : i + 1],
+            like=(model, [i]),
+        )
         one.restore(model.config())  # the same parametrisation as the full model
         for s in range(2):
             th = theta.isel(draw=[s])
@@ -154,6 +211,35 @@ def test_numpy_and_pytensor_likelihoods_agree_on_simulated_data(name, options):
             top = f.max()
             log_int = top + np.log(np.trapezoid(np.exp(f - top), z) / (sd * np.sqrt(2 * np.pi)))
             assert numpy_ll[s, i] == pytest.approx(log_int, abs=1e-6)
+
+
+def _check_bias_likelihood(model, theta, y, numpy_ll):
+    """A model with a correlated bias per answer (integrated out by importance sampling, see
+    estimators/latent_bias.py): (a) the sampled likelihood given the fitted effects equals the
+    Poisson likelihood of the latent form's fitted log-means (1e-6 per respondent: rounding);
+    (b) the integrated likelihood of respondents 0 and 7 equals a plain Monte Carlo average over
+    200,000 draws of their effects: within 5 Monte Carlo standard errors plus 0.01 (the
+    importance sampler's own error, a few 1e-3 on this design)."""
+    from scipy.stats import poisson
+
+    from bayes_nsum.estimators.latent_bias import draw_bias
+
+    lm = model.latent(stack_draws(theta))
+    log_mean = lm.z_fitted[:, :, None] + lm.rates() + lm.bias_fitted
+    cond = poisson.logpmf(y[None], np.exp(log_mean)).sum(axis=(1, 2))
+    pytensor_ll = log_likelihood_draws(model, theta).values.ravel()
+    np.testing.assert_allclose(pytensor_ll, cond, rtol=0, atol=1e-6 * len(y))
+    rng = np.random.default_rng(12)
+    m = 200_000
+    for i in (0, 7):
+        for s in range(2):
+            one = lm.take(slice(s, s + 1))
+            z = rng.normal(0.0, one.prior_b[0], m)
+            eps = draw_bias(rng, one.bias_chol, m)[0]
+            mean = np.exp(z[:, None] + one.rates()[0, i][None] + eps)
+            lik = np.exp(poisson.logpmf(y[i][None], mean).sum(axis=1))
+            est, se = lik.mean(), lik.std() / np.sqrt(m)
+            assert abs(numpy_ll[s, i] - np.log(est)) < 5 * se / est + 0.01, (i, s)
 
 
 @pytest.mark.parametrize("name, options", CASES, ids=IDS)
@@ -171,7 +257,7 @@ def test_simulator_matches_likelihood(name, options):
     y = np.full((3, len(GROUPS)), np.nan)
     y[:, g] = [0, 1, 2]
     area = None if template.data.area is None else [template.data.area.iloc[0]] * 3
-    p = np.exp(build(name, options, y, area).pointwise_loglik(theta)[0])
+    p = np.exp(build(name, options, y, area, like=(template, [0, 0, 0])).pointwise_loglik(theta)[0])
     for v in range(3):
         freq = float(np.mean(sim == v))
         assert abs(freq - p[v]) < 5 * np.sqrt(p[v] * (1 - p[v]) / reps) + 1e-12, (v, freq, p[v])
@@ -269,9 +355,16 @@ def test_weighted_likelihood_is_the_likelihood_of_repeated_respondents(name, opt
     area = None if template.data.area is None else list(template.data.area)
     weighted = build(name, options, y, area, weights=w.astype(float))
     rep = np.repeat(np.arange(n), w)
-    repeated = build(name, options, y[rep], None if area is None else [area[i] for i in rep])
-    if "alpha_raw" in theta:  # centred effects: keep the mean of the raw effects at zero
-        theta = theta.assign(alpha_raw=xr.zeros_like(theta["alpha_raw"]))
+    repeated = build(
+        name,
+        options,
+        y[rep],
+        None if area is None else [area[i] for i in rep],
+        like=(weighted, rep),
+    )
+    for raw in ("alpha_raw", "alpha_dev"):  # centred effects: keep the raw effects' mean at 0
+        if raw in theta:
+            theta = theta.assign({raw: xr.zeros_like(theta[raw])})
     th_rep = theta
     if "respondent" in theta.dims:
         th_rep = theta.isel(respondent=rep).assign_coords(respondent=np.arange(len(rep)))

@@ -65,9 +65,9 @@ __all__ = (
 FIT_OUTPUTS = tuple(
     "posterior.nc summary.csv diagnostics.json provenance.json preprocess_log.csv "
     "preprocess_changes.csv classical_estimates.csv classical_estimates_error.json ppc.csv "
-    "ppc_error.json degrees.csv degrees_summary.csv degrees_error.json "
+    "ppc_error.json degrees.csv degrees_summary.csv degrees_error.json evidence_error.json "
     "log_likelihood_error.json sensitivity.csv sensitivity_note.json sensitivity_error.json "
-    "roster_log.csv report.html maps restricted".split()
+    "roster_log.csv report.html maps restricted evidence_contribution.csv".split()
 )
 ESTIMATE_OUTPUTS = tuple(
     "estimates.csv provenance.json preprocess_log.csv preprocess_changes.csv roster_log.csv "
@@ -205,6 +205,8 @@ def classical_estimates(prep: Prepared, seed: int | None = None) -> pd.DataFrame
         seed=seed,
         missing="skip" if spec.section("preprocess").get("missing") == "model" else "raise",
     )
+    if ard.hidden_sample is not None:  # generalized NSUM (classical.gnsum)
+        return classical.gnsum_table(ard, **common)
     if ard.has_areas:
         table = classical.per_area_estimates(
             ard.counts,
@@ -271,7 +273,7 @@ def run_validate(spec, out: str | Path | None = None) -> tuple[pd.DataFrame, dic
 # ---------------------------------------------------------------------------------------------
 
 #: post-fit steps, in order; each adds a group to the fit or a table beside it
-POST_FIT_STEPS = ("predictive", "log_likelihood", "degrees", "sensitivity")
+POST_FIT_STEPS = ("predictive", "log_likelihood", "degrees", "sensitivity", "evidence")
 
 
 def model_class(name: str):
@@ -309,7 +311,7 @@ def build_model(
     name : str, optional
         Model replacing the spec's ``[model] name``.
     ard : ARD, optional
-        Data replacing the prepared data (e.g. a known group held out as hidden).
+        Data replacing the prepared data (a known group held out as hidden; no [evidence]).
     spec_priors : bool
         Use the spec's ``[priors]`` below ``priors`` (default).
     """
@@ -342,6 +344,7 @@ def build_model(
         priors=user_priors or None,
         prior_set=prior_set or cfg.prior_set,
         prior_search=prior_search_dirs(spec),
+        evidence=spec.evidence if ard is None else None,
         **options,
     )
     model.notes = [
@@ -387,6 +390,7 @@ def fit_and_check(
     compiling the model; ``with_prior=False`` skips the ``prior`` group.
     """
     from .checks.degrees import respondent_degrees
+    from .checks.evidence import evidence_contribution
     from .checks.loo import log_likelihood
     from .checks.predictive import posterior_predictive, ppc_of_tree
     from .checks.sensitivity import power_scaling_sensitivity
@@ -410,8 +414,10 @@ def fit_and_check(
                 tree["log_likelihood"] = xr.DataTree(log_likelihood(model, post))
             elif step == "degrees":
                 tables["degrees"] = respondent_degrees(model, post, prob)
-            else:
+            elif step == "sensitivity":
                 tables["sensitivity"] = power_scaling_sensitivity(result, model)
+            else:  # each evidence source's contribution (checks.evidence)
+                tables.update(evidence_contribution(result, model, prob))
         except Exception as exc:  # noqa: BLE001 - every failure is reported beside the results
             problems[step] = f"{type(exc).__name__}: {exc}"
     return Fit(result=result, tables=tables, problems=problems)
@@ -487,7 +493,7 @@ def write_fit(
                     listing.insert(2, "id", data.ids.to_numpy())
                 write_csv(listing, restricted_dir(outdir) / _TABLE_FILES[key])
             continue
-        write_csv(table, outdir / _TABLE_FILES[key])
+        write_csv(table, outdir / _TABLE_FILES.get(key, f"{key}.csv"))
         if key == "sensitivity":
             write_json({"note": table.attrs.get("note", "")}, outdir / "sensitivity_note.json")
     for step, err in fit.problems.items():
@@ -579,6 +585,8 @@ def run_fit(
     model = build_model(prep, prior_set=prior_set)
     settings = {**prep.spec.sampler, **{k: v for k, v in (sampler or {}).items() if v is not None}}
     check_sampler_settings(settings)
+    from .checks.predictive import topcode_caps
+
     fit = fit_and_check(
         model,
         settings,
@@ -589,10 +597,3 @@ def run_fit(
     want_report = prep.spec.section("output").get("report", True) if report is None else report
     diag = save_fit(fit, prep, outdir, command=command, report=bool(want_report))
     return fit.result, diag, outdir
-
-
-def topcode_caps(steps: list[dict]) -> dict[str, float]:
-    """Caps of the ``topcode`` steps of a pre-processing record."""
-    from .checks.predictive import topcode_caps as caps
-
-    return caps(steps)

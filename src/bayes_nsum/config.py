@@ -21,7 +21,15 @@ from .errors import SpecError
 #: the model a spec runs when ``[model] name`` is absent
 DEFAULT_MODEL = "killworth"
 #: classical estimators (everything else is a Bayesian model of :mod:`bayes_nsum.estimators`)
-CLASSICAL_MODELS = ("killworth",)
+CLASSICAL_MODELS = ("killworth", "gnsum")
+#: models that read ``[data] hidden_sample`` (generalized NSUM); for every other model the key
+#: is an error, and these need it
+HIDDEN_SAMPLE_MODELS = ("gnsum", "gnsum_bayes")
+#: ``[model]`` keys of the Killworth estimator that the generalized scale-up estimator (the
+#: classical baseline of every spec with a hidden sample) does not read
+KILLWORTH_ONLY = ("method", "degree_ratio", "transmission")
+#: models that read ``[data] covariates`` (for every other model the key is an error)
+COVARIATE_MODELS = ("overdispersed", "correlated")
 #: every model name a spec may give (``tests/test_hardening.py`` checks it against
 #: ``bayes_nsum.estimators.MODELS``; listed here so that a spec is checked without importing
 #: PyMC)
@@ -32,7 +40,9 @@ MODEL_NAMES = (
     "transmission",
     "combined",
     "overdispersed",
+    "correlated",
     "pooled",
+    "gnsum_bayes",
 )
 
 
@@ -50,6 +60,11 @@ def _bool(v: Any) -> str | None:
 def _count(v: Any) -> str | None:
     ok = isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
     return None if ok else "must be an integer >= 0"
+
+
+def _names(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(x, str) and x.strip() for x in v)
+    return None if ok and len(set(v)) == len(v) else "must be a list of distinct column names"
 
 
 def _text(v: Any) -> str | None:
@@ -95,6 +110,14 @@ MODEL_OPTIONS: dict[str, Option] = {
         "(one rho for the known groups, degrees integrated out; fast at any n)",
         _choice("group", "shared"),
     ),
+    "degree_integration": Option(
+        "auto",
+        "barrier/combined with barrier_dispersion = 'group': each respondent's log-degree "
+        "'quadrature' (integrated out on shared grids; faster at large n; lognormal degree "
+        "only), 'latent' (sampled, one parameter per respondent) or 'auto' (default: latent "
+        "up to 20,000 respondents, quadrature above for the lognormal degree)",
+        _choice("auto", "quadrature", "latent"),
+    ),
     "anchor": Option(
         "likelihood",
         "pooled model: 'likelihood' (default) or 'posthoc' scaling by known groups",
@@ -129,6 +152,12 @@ MODEL_OPTIONS: dict[str, Option] = {
         "(partial pooling on the logit scale, spread tau_area_sd)",
         _bool,
     ),
+    "bias_covariates": Option(
+        [],
+        "correlated model: [data] covariates whose effects also differ by group (group-specific "
+        "deviations from their effect on the network size; default none)",
+        _names,
+    ),
     "survey_weights": Option(
         True,
         "Bayesian models: use [data] weight as a weighted pseudo-likelihood with the "
@@ -151,7 +180,8 @@ MODEL_OPTIONS: dict[str, Option] = {
 
 #: keys of ``[model]`` that are not options of a model
 GENERAL_KEYS: dict[str, str] = {
-    "name": "model name: killworth, degree, barrier, transmission, combined, overdispersed, pooled",
+    "name": "model name: killworth, gnsum (classical), degree, barrier, transmission, combined, "
+    "overdispersed, correlated, pooled, gnsum_bayes",
     "prior_set": "named prior set (models/priors/NAME.toml or a bundled set)",
 }
 
@@ -236,6 +266,41 @@ class ModelConfig:
         classical = [k for k in self.given if k not in used and MODEL_OPTIONS[k].classical]
         unused = [k for k in self.given if k not in used and not MODEL_OPTIONS[k].classical]
         return options, classical, unused
+
+    def check_hidden_sample(self, has_sample: bool, where: str = "spec") -> None:
+        """Refuse ``[data] hidden_sample`` for a model that does not read it, a generalized
+        NSUM model without it, and Killworth-only keys beside a hidden sample (the classical
+        baseline is then the generalized scale-up estimator, which does not read them)."""
+        if has_sample and self.name not in HIDDEN_SAMPLE_MODELS:
+            raise SpecError(
+                f"{where}: [data] hidden_sample is not used by the {self.name} model (models "
+                f"that use it: {', '.join(HIDDEN_SAMPLE_MODELS)})"
+            )
+        if not has_sample and self.name in HIDDEN_SAMPLE_MODELS:
+            raise SpecError(
+                f"{where}: the {self.name} model needs [data] hidden_sample (a survey of the "
+                "hidden group's members)"
+            )
+        given = [k for k in KILLWORTH_ONLY if has_sample and k in self.given]
+        if given:
+            raise SpecError(
+                f"{where}: [model] {', '.join(given)} not used with a hidden sample (the "
+                "generalized scale-up estimator takes the visibility from the hidden sample)"
+            )
+
+    def check_covariates(self, covariates: list | None, where: str = "spec") -> None:
+        """Refuse ``[data] covariates`` for a model that does not read them, and
+        ``[model] bias_covariates`` naming a column that is not one of them."""
+        if covariates and self.name not in COVARIATE_MODELS:
+            raise SpecError(
+                f"{where}: [data] covariates are not used by the {self.name} model (models "
+                f"that use them: {', '.join(COVARIATE_MODELS)})"
+            )
+        extra = [c for c in self.given.get("bias_covariates", []) if c not in (covariates or [])]
+        if extra:
+            raise SpecError(
+                f"{where}: [model] bias_covariates '{extra[0]}' is not one of [data] covariates"
+            )
 
     def with_name(self, name: str) -> ModelConfig:
         return ModelConfig(name=name, given=dict(self.given), prior_set=self.prior_set)

@@ -23,6 +23,7 @@ import xarray as xr
 from .columns import column, labels, numbers
 from .columns import counts as count_columns
 from .errors import DataError, SpecError, format_rows
+from .hidden_sample import HiddenSample, load_hidden_sample
 from .io import frame_hash, read_table
 from .roster import Roster, roster_from_spec
 from .spec import Spec
@@ -81,6 +82,7 @@ class ARD:
     source: str = "survey"
     ids: pd.Series | None = None
     roster: Roster | None = None
+    hidden_sample: HiddenSample | None = None
 
     # -- basic facts --------------------------------------------------------------------
     @property
@@ -117,6 +119,8 @@ class ARD:
                 parts.append(s.to_frame())
         if self.area_table is not None:
             parts.append(self.area_table)
+        if self.hidden_sample is not None:
+            parts.append(self.hidden_sample.dataset().to_dataframe().reset_index())
         return frame_hash(pd.concat([p.reset_index(drop=True) for p in parts], axis=1))
 
     def denominator(self, group: str, area: str | None = None) -> float:
@@ -215,6 +219,11 @@ class ARD:
                 rc = self.roster.counts.reindex(self.areas)
                 ds = ds.assign_coords(roster_column=[str(c) for c in rc.columns])
                 ds["roster_count"] = (("area", "roster_column"), rc.to_numpy(float))
+        if self.hidden_sample is not None:
+            ds = ds.merge(self.hidden_sample.dataset(), combine_attrs="no_conflicts")
+        if self.covariates is not None and self.covariates.shape[1]:
+            ds = ds.assign_coords(covariate=[str(c) for c in self.covariates.columns])
+            ds["covariates"] = (("respondent", "covariate"), self.covariates.to_numpy(float))
         if "respondent" in ds.dims:
             ds = ds.assign_coords(respondent=np.arange(self.n))
         return ds
@@ -252,6 +261,13 @@ class ARD:
                     columns=[str(c) for c in rc["roster_column"].values],
                 ),
             )
+        covariates = None
+        if "covariates" in constant:
+            covariates = pd.DataFrame(
+                constant["covariates"].transpose("respondent", "covariate").values,
+                index=index,
+                columns=[str(c) for c in constant["covariate"].values],
+            )
         dens = constant.attrs.get("denominators") or "{}"
         return cls(
             counts=counts,
@@ -265,6 +281,8 @@ class ARD:
             denominators=json.loads(dens) if isinstance(dens, str) else dict(dens),
             source="saved fit",
             roster=roster,
+            covariates=covariates,
+            hidden_sample=HiddenSample.from_dataset(constant),
         )
 
 
@@ -505,9 +523,17 @@ def load_survey(spec: Spec) -> ARD:
 
     covariates = None
     if data.get("covariates"):
-        covariates = pd.DataFrame(
-            {c: column(df, c, where, "[data] covariates") for c in data["covariates"]}
-        )
+        cols = {}
+        for c in data["covariates"]:
+            x = numbers(column(df, c, where, "[data] covariates"), where, f"covariate '{c}'")
+            bad = np.flatnonzero(~np.isfinite(x))
+            if len(bad):
+                raise DataError(
+                    f"{where}: covariate '{c}' is missing or not finite in rows "
+                    f"{format_rows(bad + 1)} (the models need every respondent's covariates)"
+                )
+            cols[c] = x
+        covariates = pd.DataFrame(cols, index=df.index)
 
     return ARD(
         counts=counts,
@@ -525,6 +551,7 @@ def load_survey(spec: Spec) -> ARD:
         source=str(survey_path),
         ids=ids,
         roster=roster,
+        hidden_sample=load_hidden_sample(spec, known, hidden, known_sizes),
     )
 
 

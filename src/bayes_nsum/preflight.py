@@ -12,6 +12,9 @@ meets them, and where each lives:
 * ``[roster]``: its layout, columns and categories: :func:`bayes_nsum.roster.check_roster`
   (from :func:`check_spec`); the roster file itself when the data are loaded
   (:func:`bayes_nsum.roster.derive`);
+* ``[evidence]``: hidden groups, kinds, values and per-area files, detection priors:
+  :func:`bayes_nsum.estimators.evidence.parse_evidence` (from :func:`check_spec`); against the
+  model (areas, options) when it is built (:meth:`~bayes_nsum.estimators.base.NSUMModel`);
 * ``[priors]``: each name a parameter of some model, the syntax, parameters in range, fixed
   values and prior supports inside the parameter's own (a transmission rate in (0, 1], a
   degree ratio > 0, ...); the named prior set found and valid: :func:`check_spec`;
@@ -19,6 +22,10 @@ meets them, and where each lives:
 * survey and size files readable, columns present, counts numeric (no true/false values,
   dates or text), no repeated column name, ids present and unique:
   :func:`bayes_nsum.data.load_survey` and :func:`bayes_nsum.io.read_table`;
+* ``[data] covariates`` only with a model that reads them, ``[model] bias_covariates`` among
+  them: :meth:`bayes_nsum.config.ModelConfig.check_covariates` (from the spec check); each
+  covariate numeric with no missing value: :func:`bayes_nsum.data.load_survey`; not constant:
+  when the model is built (:class:`bayes_nsum.estimators.correlated.CorrelatedModel`);
 * the ``[preprocess]`` rules: :func:`bayes_nsum.preprocess.preprocess`;
 * implausible answers (after top-coding): :func:`check_answers`;
 * the model: the options it reads, the priors against its parameters and groups:
@@ -75,6 +82,10 @@ def check_spec(spec: Spec) -> Spec:
     """
     if "roster" in spec.raw:
         check_roster(spec.raw["roster"], spec.raw["data"].get("area", "area"), spec.where)
+    if spec.raw.get("evidence"):  # (the estimators package loads PyMC: only when needed)
+        from .estimators.evidence import parse_evidence
+
+        parse_evidence(spec.raw["evidence"], spec.hidden, spec.resolve, spec.where)
     priors = spec.raw.get("priors")
     where = f"{spec.where}: [priors]"
     check_prior_names(priors, where)

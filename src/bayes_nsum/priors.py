@@ -312,6 +312,7 @@ PARAMETERS: dict[str, Support] = {
     "mu": _REAL,
     "sigma": _POSITIVE,
     "log_visible": Support(-np.inf, 0.0, True, False, strict=False),
+    "log_prevalence": Support(-np.inf, 0.0, True, False, strict=False),  # gnsum_bayes
     "delta": _POSITIVE,  # degree ratio
     "tau": _SHARE,  # transmission rate
     "rho": _OPEN_UNIT,
@@ -328,6 +329,9 @@ PARAMETERS: dict[str, Support] = {
     "zero_prob": _SHARE,  # zero-inflation share
     "bias_sd": _POSITIVE,
     "lkj_eta": _POSITIVE,
+    "theta": _REAL,  # covariate effect on log degree (correlated model)
+    "kappa": _REAL,  # group-specific covariate deviations (correlated model)
+    "detection": _POSITIVE,  # detection rate of an [evidence] count (binomial: below 1)
 }
 
 #: the support of each family's distribution (closed ends; ``Uniform`` and ``Fixed`` by value)

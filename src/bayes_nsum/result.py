@@ -57,6 +57,9 @@ SUMMARY_QUANTITIES = {
     "rho": "group",
     "omega": "group",
     "sigma_area": "group",
+    "bias_sd": "group",
+    "theta": "covariate",  # covariate effects on log degree (per sd; correlated model)
+    "theta_per_unit": "covariate",  # the same per unit of the covariate
 }
 SCALARS = ("mu", "sigma", "gamma", "rho_known", "sigma_alpha", "sigma_beta")
 #: quantities relative to a hidden group's denominator population (``denominator`` column)

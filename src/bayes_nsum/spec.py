@@ -36,7 +36,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "area": "area column, e.g. municipality (optional)",
         "area_table": "per-area table: columns area, population, one column per known group, "
         "denominator columns",
-        "covariates": "list of covariate columns kept with the data (optional)",
+        "covariates": "respondent covariates: list of numeric survey columns, no missing values "
+        "(models overdispersed and correlated; an error with any other model)",
         "known_sizes_group_column": "name of the group column in known_sizes (default: first column)",
         "known_sizes_size_column": "name of the size column in known_sizes (default: 'size')",
         "max_answer": "largest plausible answer to one question (default 10000); a larger "
@@ -47,6 +48,14 @@ SCHEMA: dict[str, dict[str, str]] = {
         "boundaries": "area boundaries (GeoJSON, shapefile, GeoPackage: any file GeoPandas "
         "reads) for maps in the report; needs the maps extra (pip install bayes_nsum[maps])",
         "boundaries_key": "column of the boundaries file holding the area codes (default 'area')",
+        "hidden_sample": "generalized NSUM (models gnsum, gnsum_bayes): a survey of members of "
+        "one hidden group, one row per member, with each known group's column (how many of "
+        "them the member knows) and its aware column (how many of those know the member's "
+        "status)",
+        "hidden_sample_group": "the hidden group the hidden sample samples (default: the only "
+        "hidden group)",
+        "hidden_sample_aware_suffix": "suffix of the aware columns of the hidden sample "
+        "(default '_aware': column 'k_aware' for known group 'k')",
     },
     "roster": {
         "layout": "'member' (default: one row per household member) or 'household' (one row "
@@ -79,6 +88,14 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "model": schema_section(),
     "priors": {"*": "prior override per parameter name (see the priors reference)"},
+    "evidence": {
+        "contribution": "how each source's contribution is shown: 'refit' (default: sampled "
+        "again without it), 'reweight' (importance weights; understates informative sources) "
+        "or 'none'",
+        "*": "a hidden group: one table [evidence.<group>.<source>] per source with kind "
+        "('lower_bound' or 'count'), value or file (per area; area_column, value_column), "
+        "observation ('poisson' or 'binomial') and detection (a prior; counts)",
+    },
     "sampler": {
         "draws": "posterior draws per chain (default 1000)",
         "tune": "tuning steps per chain (default 1000)",
@@ -154,6 +171,9 @@ _DATA_NAMES = (
     "roster",
     "boundaries",
     "boundaries_key",
+    "hidden_sample",
+    "hidden_sample_group",
+    "hidden_sample_aware_suffix",
 )
 
 
@@ -320,7 +340,9 @@ class Spec:
         self._check_groups()
         check_sampler(self.raw.get("sampler", {}), self.where)
         self._check_output()
-        ModelConfig.from_section(self.raw.get("model", {}), self.where)  # every [model] key
+        cfg = ModelConfig.from_section(self.raw.get("model", {}), self.where)  # every key
+        cfg.check_hidden_sample("hidden_sample" in self.raw["data"], self.where)
+        cfg.check_covariates(self.raw["data"].get("covariates"), self.where)
         for key, value in self.raw.get("diagnostics", {}).items():
             low, high, integer = _DIAGNOSTIC_RANGES[key]
             if not is_number(value) or not low <= value <= high or (integer and not _is_int(value)):
@@ -419,6 +441,17 @@ class Spec:
     @property
     def hidden(self) -> list[str]:
         return list(self.raw["groups"]["hidden"])
+
+    @property
+    def evidence(self) -> dict[str, Any]:
+        """The ``[evidence]`` section with its files' paths resolved (checked by
+        :func:`bayes_nsum.preflight.check_spec`, read by the model)."""
+        out = self.section("evidence")
+        for sources in out.values():
+            for body in sources.values() if isinstance(sources, dict) else ():
+                if isinstance(body, dict) and isinstance(body.get("file"), str):
+                    body["file"] = str(self.resolve(body["file"]))
+        return out
 
     @property
     def sampler(self) -> dict[str, Any]:

@@ -187,6 +187,7 @@ def run_sbc(
     template = sbc_template(
         n_respondents, known, tuple(hidden), total_population, n_areas if cls.requires_areas else 0
     )
+    template = cls.calibration_data(template)
     model = cls(template, priors={**cls.calibration_priors, **(priors or {})}, **(options or {}))
     compiled = compile_nutpie(model.model)
     used = {v.name for v in compiled.shared_var_keys}
@@ -197,7 +198,8 @@ def run_sbc(
     for r in range(replications):
         theta = model.prior_draws(1, int(rng.integers(2**31)))
         y = model.simulate(theta, rng)[0]
-        new_data = {k: v for k, v in model.data_arrays(y).items() if k in used}
+        arrays = {**model.data_arrays(y), **model.simulate_auxiliary(theta, rng)}
+        new_data = {k: v for k, v in arrays.items() if k in used}
         fit = fit_and_check(
             model,
             {**settings, "seed": int(rng.integers(2**31))},

@@ -71,7 +71,7 @@ def respondent_degrees(
         lm = model.latent(stack_draws(thin_draws(posterior, draws)))
         m1, m2, mx, mx2 = lm.moments(y)  # of the latent effect z, per draw (S, n)
         c = np.zeros(lm.n_draws) if lm.log_degree_shift is None else lm.log_degree_shift
-        c = c[:, None]  # log degree = z - c
+        c = c if c.ndim == 2 else c[:, None]  # log degree = z - c (c per respondent or not)
         e_d = (m1 * np.exp(-c)).mean(axis=0)
         e_d2 = (m2 * np.exp(-2 * c)).mean(axis=0)
         e_x = (mx - c).mean(axis=0)

@@ -86,8 +86,12 @@ def log_prior_draws(model, posterior: xr.Dataset) -> xr.Dataset:
             if prior.is_fixed:
                 continue
             all_flat = all_flat and prior.is_flat
-            x = _param_draws(posterior, name, group).transpose(*_SAMPLE_DIMS)
-            lp = xr.DataArray(prior.logp(x.values), dims=_SAMPLE_DIMS)
+            # a scalar prior of a vector parameter (e.g. one prior for every covariate's
+            # effect): the log density summed over the parameter's own dims
+            x = _param_draws(posterior, name, group).transpose(*_SAMPLE_DIMS, ...)
+            lp = np.asarray(prior.logp(x.values))
+            lp = lp.reshape(lp.shape[:2] + (-1,)).sum(axis=-1) if lp.ndim > 2 else lp
+            lp = xr.DataArray(lp, dims=_SAMPLE_DIMS)
             total = lp if total is None else total + lp
         if total is None:
             continue
@@ -116,8 +120,11 @@ def _likelihood_terms(pm_model) -> list:
     return terms
 
 
-def log_likelihood_draws(model, posterior: xr.Dataset, max_cells: int = 4_000_000) -> xr.DataArray:
-    """Total log-likelihood of the data at each posterior draw.
+def log_likelihood_draws(
+    model, posterior: xr.Dataset, max_cells: int = 4_000_000, terms: list | None = None
+) -> xr.DataArray:
+    """Total log-likelihood of the data at each posterior draw (or of the given ``terms`` of
+    the PyMC model, e.g. one evidence source's).
 
     The model's likelihood terms are rewritten with every free random variable replaced by a
     batch of posterior draws (``pytensor`` ``vectorize_graph``) and evaluated in chunks of draws
@@ -133,7 +140,7 @@ def log_likelihood_draws(model, posterior: xr.Dataset, max_cells: int = 4_000_00
     from pytensor.graph.replace import vectorize_graph
 
     pm_model = model.model
-    terms = _likelihood_terms(pm_model)
+    terms = _likelihood_terms(pm_model) if terms is None else terms
     total = terms[0] if len(terms) == 1 else pt.add(*terms)
     rvs = list(pm_model.free_RVs)
     batched = {

@@ -31,6 +31,8 @@ the estimate of :math:`H` (numerator and denominator).
 * :mod:`.inputs` -- validation of the inputs and the validated arrays shared by the estimators;
 * :mod:`.national` -- degrees, :func:`scale_up` and the tidy :func:`estimate_table` of one frame;
 * :mod:`.areas` -- :func:`per_area_estimates`;
+* :mod:`.gnsum` -- the generalized scale-up estimator of a hidden sample's group
+  (:func:`gnsum_estimate_table`; Feehan & Salganik 2016);
 * :mod:`.consistency` -- :func:`internal_consistency` and its summaries.
 
 References
@@ -49,6 +51,7 @@ replication techniques. *Statistical Methods in Medical Research* 5, 283-310.
 
 from .areas import per_area_estimates
 from .consistency import internal_consistency, summarize_internal_consistency
+from .gnsum import gnsum_estimate_table, gnsum_table
 from .national import TABLE_COLUMNS, estimate_table, known_population_degree, scale_up
 
 __all__ = [
@@ -56,6 +59,8 @@ __all__ = [
     "scale_up",
     "estimate_table",
     "per_area_estimates",
+    "gnsum_estimate_table",
+    "gnsum_table",
     "internal_consistency",
     "summarize_internal_consistency",
     "TABLE_COLUMNS",

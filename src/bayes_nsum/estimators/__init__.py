@@ -5,6 +5,8 @@
 """
 
 from .base import NSUMModel
+from .correlated import CorrelatedModel
+from .gnsum import GNSUMModel
 from .maltiel import BarrierModel, CombinedModel, DegreeModel, MaltielModel, TransmissionModel
 from .overdispersed import OverdispersedModel
 from .pooled import PooledModel
@@ -20,5 +22,7 @@ __all__ = [
     "TransmissionModel",
     "CombinedModel",
     "OverdispersedModel",
+    "CorrelatedModel",
     "PooledModel",
+    "GNSUMModel",
 ]

@@ -39,6 +39,14 @@ from ..priors import (
     parse_priors,
 )
 from .components import CountStats
+from .evidence import (
+    add_evidence,
+    check_against,
+    check_binomial_detection,
+    contribution_mode,
+    detection_priors,
+    parse_evidence,
+)
 from .latent import LatentModel
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -77,12 +85,18 @@ class NSUMModel(ABC):
     options_used: ClassVar[tuple[str, ...]] = ("survey_weights",)
     #: the model needs respondents' areas and an area table
     requires_areas: ClassVar[bool] = False
+    #: the model reads respondent covariates (``ARD.covariates``); for others they are an error
+    uses_covariates: ClassVar[bool] = False
     #: parameters ranked by simulation-based calibration
     calibration_targets: ClassVar[tuple[str, ...]] = ()
     #: priors that simulate plausible surveys, for simulation-based calibration
     calibration_priors: ClassVar[dict[str, Any]] = {}
     #: parameters the answers carry no information on (their posteriors are their priors)
     not_identified: ClassVar[tuple[str, ...]] = ("tau", "delta", "tau_area_sd")
+    #: options the evidence terms need (``{option: value}``; ``[evidence]`` otherwise refused)
+    evidence_needs: ClassVar[dict[str, Any]] = {}
+    #: the model reads a hidden-population sample (``ARD.hidden_sample``); others refuse one
+    uses_hidden_sample: ClassVar[bool] = False
     #: every concrete model class by name (filled by subclasses that set ``name``)
     registry: ClassVar[dict[str, type[NSUMModel]]] = {}
 
@@ -97,6 +111,7 @@ class NSUMModel(ABC):
         priors: PriorConfig | dict | None = None,
         prior_set: str | PriorConfig | None = None,
         prior_search: list | None = None,
+        evidence: Any = None,
         **options: Any,
     ) -> None:
         unknown = [k for k in options if k not in self.options_used]
@@ -111,6 +126,10 @@ class NSUMModel(ABC):
         self.options = {k: options.get(k, MODEL_OPTIONS[k].default) for k in self.options_used}
         self.data = data
         self._check_data()
+        #: secondary data on the hidden sizes (:mod:`bayes_nsum.estimators.evidence`)
+        self.evidence = parse_evidence(evidence, list(data.hidden))
+        self.evidence_contribution = contribution_mode(evidence)
+        self._check_evidence()
         if isinstance(prior_set, str):
             set_layer = load_prior_set(prior_set, prior_search)
             self.prior_set_name = prior_set
@@ -120,6 +139,9 @@ class NSUMModel(ABC):
         # Prior sets hold priors for several models: keep only this model's parameters.
         defaults = self.default_priors()
         groups = self.param_groups()
+        if detection_priors(self.evidence):
+            defaults["detection"] = detection_priors(self.evidence)
+            groups["detection"] = list(defaults["detection"])
         if set_layer:
             set_layer = {
                 k: (
@@ -132,6 +154,11 @@ class NSUMModel(ABC):
             }
         user = parse_priors(priors) if priors else None
         self.priors = merge_priors(defaults, groups, set_layer, user, model_name=self.name)
+        for s in self.evidence:  # [priors] detection may override a source's own prior
+            if s.observation == "binomial":
+                check_binomial_detection(
+                    self.priors["detection"][s.label], f"[priors] detection {s.label}"
+                )
         self._check_priors()
         self._model = None
         self._stats: CountStats | None = None
@@ -162,6 +189,55 @@ class NSUMModel(ABC):
     def _check_data(self) -> None:
         if self.data.n == 0:
             raise BayesNsumError("the survey has no respondents")
+        if getattr(self.data, "hidden_sample", None) is not None and not self.uses_hidden_sample:
+            raise BayesNsumError(
+                f"model '{self.name}' does not use a hidden-population sample ([data] "
+                "hidden_sample): use gnsum_bayes (or the classical gnsum)"
+            )
+        cov = self.data.covariates
+        if cov is not None and cov.shape[1] and not self.uses_covariates:
+            raise BayesNsumError(
+                f"[data] covariates are not used by the {self.name} model (models that use "
+                f"them: {', '.join(k for k, c in self.registry.items() if c.uses_covariates)})"
+            )
+
+    def _check_evidence(self) -> None:
+        """Refuse evidence the model cannot use (one line); with a count source the
+        transmission rate and degree ratio are informed, no longer prior-only."""
+        if not self.evidence:
+            return
+        if type(self).log_hidden_size is NSUMModel.log_hidden_size:
+            raise BayesNsumError(f"the {self.name} model cannot use [evidence]")
+        for key, value in self.evidence_needs.items():
+            if self.options[key] != value:
+                raise BayesNsumError(f"[evidence] needs [model] {key} = {value!r} ({self.name})")
+        areas = self.data.areas if self.requires_areas else None
+        check_against(self.evidence, self.data.hidden, areas, self.name)
+        if self.weighted:
+            raise BayesNsumError(
+                "[evidence] with survey weights is not supported: the design adjustment of the "
+                "weighted pseudo-posterior does not cover the evidence terms"
+            )
+        if any(s.kind == "count" for s in self.evidence):
+            self.not_identified = tuple(v for v in self.not_identified if v not in ("tau", "delta"))
+
+    def log_hidden_size(self, pm_model):
+        """Symbolic log true size of each hidden group, ``(national (hidden,), per area
+        (hidden, area) or None)``, from the variables of ``pm_model``: what evidence is about.
+        Models that take ``[evidence]`` override this."""
+        raise BayesNsumError(f"the {self.name} model cannot use [evidence]")
+
+    def model_param(self, pm_model, name: str, dim: str | None = None):
+        """Parameter ``name`` of ``pm_model`` as a tensor; fixed priors (no variable) as
+        constants (one per group of ``dim``'s labels for a per-group parameter)."""
+        import pytensor.tensor as pt
+
+        if name in pm_model.named_vars:
+            return pm_model[name]
+        prior = self.priors[name]
+        if isinstance(prior, Prior):
+            return pt.as_tensor(float(prior.params["value"]))
+        return pt.as_tensor(np.array([prior[g].params["value"] for g in self.coords[dim]], float))
 
     def _check_priors(self) -> None:  # noqa: B027 - a hook with nothing to check by default
         """Refuse merged priors that make an option do nothing (none by default)."""
@@ -208,18 +284,24 @@ class NSUMModel(ABC):
     @property
     def coords(self) -> dict[str, list]:
         """Named dims; respondents by position (0 .. n-1), never by id."""
-        return {
+        coords = {
             "respondent": list(range(self.data.n)),
             "group": self.data.groups,
             "known": list(self.data.known),
             "hidden": list(self.data.hidden),
         }
+        if "detection" in self.priors:
+            coords["source"] = list(self.priors["detection"])
+        return coords
 
     @property
     def model(self):
         """The PyMC model (built on first access)."""
         if self._model is None:
-            self._model = self._build()
+            model = self._build()
+            if self.evidence:
+                add_evidence(self, model, *self.log_hidden_size(model))
+            self._model = model
         return self._model
 
     def describe_priors(self) -> dict[str, Any]:
@@ -227,7 +309,7 @@ class NSUMModel(ABC):
 
     def config(self) -> dict[str, Any]:
         """Model id, options and priors (stored in the result's attrs; see :meth:`from_tree`)."""
-        return {
+        cfg = {
             "model": self.name,
             "options": dict(self.options),
             "prior_set": self.prior_set_name,
@@ -235,6 +317,10 @@ class NSUMModel(ABC):
             "known": list(self.data.known),
             "hidden": list(self.data.hidden),
         }
+        if self.evidence:
+            cfg["evidence"] = [s.to_dict() for s in self.evidence]
+            cfg["evidence_contribution"] = self.evidence_contribution
+        return cfg
 
     def param_draws(self, draws: xr.Dataset, name: str, dim: str | None = None) -> xr.DataArray:
         """Draws of a parameter, fixed values broadcast like the draws' sample dims.
@@ -339,9 +425,26 @@ class NSUMModel(ABC):
     def data_arrays(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """The model's data containers for another answer matrix of the same shape (a
         compiled model then samples new data: simulation-based calibration)."""
+        if self.evidence:
+            raise BayesNsumError(
+                "simulation-based calibration with [evidence] is not implemented (the evidence "
+                "would have to be simulated with the answers)"
+            )
         return CountStats.from_matrix(
             y, n_known=len(self.data.known), weights=self.weights
         ).data_dict()
+
+    def simulate_auxiliary(self, draws: xr.Dataset, rng: np.random.Generator) -> dict:
+        """Data containers of the model's data besides the survey answers (e.g. a hidden-
+        population sample), simulated at one parameter draw, for simulation-based calibration;
+        none by default."""
+        return {}
+
+    @classmethod
+    def calibration_data(cls, template: ARD) -> ARD:
+        """The data of a calibration run (answers replaced in every replication): the
+        template, plus what else the model reads (none by default)."""
+        return template
 
     def data_values(self) -> dict[str, np.ndarray]:
         """Every data container of the PyMC model (statistics of the answers, prior parameters)
@@ -361,6 +464,10 @@ class NSUMModel(ABC):
             return ["Fixed", p.params["value"]] if p.is_fixed else [p.dist, sorted(p.canonical())]
 
         cfg = {k: v for k, v in self.config().items() if k != "priors"}
+        if self.evidence:  # its values are data containers: only where they are counts
+            cfg["evidence"] = [
+                {**e, "values": list(e["values"]), "detection": None} for e in cfg["evidence"]
+            ]
         cfg["prior_shapes"] = {
             k: shape(v) if isinstance(v, Prior) else {g: shape(p) for g, p in v.items()}
             for k, v in self.priors.items()
@@ -421,7 +528,10 @@ class NSUMModel(ABC):
             known=cfg["known"],
             hidden=cfg["hidden"],
         )
-        model = cls(ard, priors=cfg["priors"], **cfg.get("options", {}))
+        model = cls(
+            ard, priors=cfg["priors"], evidence=cfg.get("evidence"), **cfg.get("options", {})
+        )
+        model.evidence_contribution = cfg.get("evidence_contribution", "refit")
         model.prior_set_name = cfg.get("prior_set")
         model.restore(cfg)
         return model

@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.special import expit, gammaln, polygamma, psi
 
+from .latent_bias import BIAS_SAMPLES, draw_bias, integrate_bias
+
 NEWTON_MAX_STEPS = 60
 NEWTON_MAX_STEP = 1.0
 TRAPEZOID_NODES = 64
@@ -64,6 +66,15 @@ class LatentModel:
     zero_prob : (S, 1, G) array or None
         Zero inflation (negbin only): an answer is a structural zero with probability
         :math:`\theta_k`, otherwise NB2.
+    bias_chol : (S, G, G) array or None
+        Correlated respondent-by-group biases (poisson only): the answers' log-mean gains
+        :math:`\epsilon_{ik}`, :math:`\epsilon_i \sim MVN(-\operatorname{diag}\Sigma/2, \Sigma)`,
+        :math:`\Sigma = LL^\top` with L this lower Cholesky factor; integrated out by
+        :mod:`.latent_bias`. ``log_degree_shift`` may then be (S, n): per respondent.
+    bias_fitted : (S, n, G) array or None
+        The fitted biases, where the model samples them (with ``z_fitted``).
+    bias_samples : int
+        Importance samples of the bias integral (:data:`.latent_bias.BIAS_SAMPLES`).
     """
 
     family: str
@@ -78,6 +89,9 @@ class LatentModel:
     nodes: int = 32
     log_degree_shift: np.ndarray | None = None
     zero_prob: np.ndarray | None = None
+    bias_chol: np.ndarray | None = None
+    bias_fitted: np.ndarray | None = None
+    bias_samples: int = BIAS_SAMPLES
 
     @property
     def n_draws(self) -> int:
@@ -98,6 +112,8 @@ class LatentModel:
             z_fitted=cut(self.z_fitted),
             log_degree_shift=cut(self.log_degree_shift),
             zero_prob=cut(self.zero_prob),
+            bias_chol=cut(self.bias_chol),
+            bias_fitted=cut(self.bias_fitted),
         )
 
     def rates(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -115,9 +131,14 @@ class LatentModel:
         with np.errstate(divide="ignore"):
             return np.log(rng.gamma(self.prior_a[:, None], 1 / self.prior_b[:, None], size=(s, n)))
 
-    def log_degree(self, z: np.ndarray) -> np.ndarray:
-        """Log network size from latent effects z (S, n)."""
-        return z if self.log_degree_shift is None else z - self.log_degree_shift[:, None]
+    def log_degree(self, z: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Log network size from latent effects z (S, n) of the respondents ``rows``."""
+        shift = self.log_degree_shift
+        if shift is None:
+            return z
+        if shift.ndim == 2:  # per respondent
+            return z - (shift if rows is None else shift[:, rows])
+        return z - shift[:, None]
 
     # -- simulation ------------------------------------------------------------------------
     def simulate(
@@ -164,8 +185,14 @@ class LatentModel:
             z = self.z_fitted[:, rows]
         else:
             z = self.draw_latent(len(rows), rng)
+        log_mean = z[:, :, None] + self.rates(rows)
+        if self.bias_chol is not None:
+            if fitted and self.bias_fitted is not None:
+                log_mean = log_mean + self.bias_fitted[:, rows]
+            else:
+                log_mean = log_mean + draw_bias(rng, self.bias_chol, len(rows))
         with np.errstate(over="ignore"):
-            mean = np.exp(np.minimum(z[:, :, None] + self.rates(rows), 35.0))
+            mean = np.exp(np.minimum(log_mean, 35.0))
         if self.family == "poisson":
             y = rng.poisson(mean).astype(float)
         elif self.family == "negbin":
@@ -183,7 +210,7 @@ class LatentModel:
                     np.minimum(y[:, :, j], topcode[grp], out=y[:, :, j])
         if missing is not None:
             y[:, np.asarray(missing)[rows]] = np.nan
-        return (y, self.log_degree(z)) if return_log_degree else y
+        return (y, self.log_degree(z, rows)) if return_log_degree else y
 
     # -- latent effect integrated out -------------------------------------------------------
     def loglik(self, observed: np.ndarray) -> np.ndarray:
@@ -219,6 +246,11 @@ class LatentModel:
         return tuple(np.concatenate([p[i] for p in parts], axis=0) for i in range(4))
 
     def _chunks(self, n: int, g: int, budget: float = 3e6):
+        if self.bias_chol is not None:  # (S, n, samples, G) importance draws
+            size = max(1, int(budget // max(n * g * (self.bias_samples + g), 1)))
+            for start in range(0, self.n_draws, size):
+                yield slice(start, start + size)
+            return
         gh = self.prior == "normal" and self.family != "zheng"
         nodes = self.nodes if gh else TRAPEZOID_NODES
         per_draw = n * (g if self.family != "poisson" else 1) * nodes
@@ -354,6 +386,8 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
     over the answered cells (z-free terms included) and, if ``want_moments``, the posterior
     moments of :meth:`LatentModel.moments`.
     """
+    if lm.bias_chol is not None:
+        return integrate_bias(lm, y, obs, want_moments)
     y0 = np.where(obs, y, 0.0)
     obsf = obs.astype(float)
     lr = lm.rates()

@@ -38,9 +38,15 @@ a handful of parameters whatever the number of respondents.
 Two forms of the barrier term (``[model] barrier_dispersion``):
 
 * ``"group"`` (default; the paper's): one dispersion :math:`\rho_k` per group, as above. The
-  known groups' shares then have different Gamma rates, the degree cannot be integrated out in
-  closed form, and the model keeps a latent log-degree per respondent (NUTS in n + a few
-  dimensions; slow beyond a few tens of thousands of respondents).
+  known groups' shares then have different Gamma rates and the degree cannot be integrated out in
+  closed form. ``degree_integration`` says how the model handles it: ``"quadrature"`` (what
+  ``"auto"`` picks above ``LARGE_N`` respondents with the lognormal degree) integrates each
+  respondent's log-degree out numerically on grids shared by buckets of respondents
+  (:mod:`~bayes_nsum.estimators.barrier_grid`; NUTS in a few dimensions, the work per gradient
+  a matrix product over distinct answer rows x about 32 nodes x groups); ``"latent"``
+  (``"auto"`` up to ``LARGE_N`` respondents, and with the gamma degree) samples a latent
+  log-degree per respondent (NUTS in n + a few dimensions; slow beyond a few tens of
+  thousands of respondents).
 * ``"shared"``: one dispersion :math:`\rho` for all known groups, :math:`\alpha_k = b\,r_k`
   with :math:`b = 1/\rho - 1`, and a dispersion :math:`\rho_H` per hidden group,
   :math:`\alpha_H = r_H(1/\rho_H - 1)`. Both act on the *reported* share :math:`r`
@@ -69,6 +75,7 @@ that every real analysis should replace; :math:`\delta_H` is fixed at 1 unless g
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
@@ -78,6 +85,7 @@ import xarray as xr
 
 from ..errors import BayesNsumError
 from ..priors import Prior, PriorConfig, create_group_param
+from .barrier_grid import GridPlan, grid_loglik, plan_grids
 from .base import NSUMModel, draws_array
 from .components import (
     NEGBIN_NODES,
@@ -113,6 +121,10 @@ class MaltielModel(NSUMModel):
         groups.
     barrier_dispersion : {"group", "shared"}
         Barrier models only: one dispersion per group, or one for the known groups.
+    degree_integration : {"auto", "quadrature", "latent"}
+        Barrier models with one dispersion per group: integrate the degrees out on grids, or
+        sample one latent log-degree per respondent ("auto": latent up to ``LARGE_N``
+        respondents, quadrature above for the lognormal degree).
     survey_weights : bool
         Use the survey weights (weighted pseudo-likelihood and design adjustment).
     """
@@ -139,7 +151,7 @@ class MaltielModel(NSUMModel):
         "sigma": {"dist": "Uniform", "lower": 0.4, "upper": 1.2},
     }
 
-    #: above this many respondents a per-group barrier fit is slow (latent degree each)
+    #: above this many respondents a per-group barrier fit with latent degrees is slow
     LARGE_N = 20_000
 
     def _check_data(self) -> None:
@@ -149,12 +161,24 @@ class MaltielModel(NSUMModel):
                 "[model] barrier_dispersion = 'shared' needs degree = 'lognormal' (its degree "
                 "integral uses Gauss-Hermite quadrature around a Gaussian prior)"
             )
-        if self.barrier and not self.shared_barrier and len(self.data.counts) > self.LARGE_N:
+        integration = self.options.get("degree_integration", "auto")
+        if self.shared_barrier and integration == "latent":
+            raise BayesNsumError(
+                "[model] degree_integration = 'latent' needs barrier_dispersion = 'group' (the "
+                "shared form always integrates the degrees out)"
+            )
+        if integration == "quadrature" and self.options["degree"] != "lognormal":
+            raise BayesNsumError(
+                "[model] degree_integration = 'quadrature' needs degree = 'lognormal'; use "
+                "degree_integration = 'latent' with the gamma degree"
+            )
+        latent_degrees = self.barrier and not self.shared_barrier and not self.grid_degrees
+        if latent_degrees and len(self.data.counts) > self.LARGE_N:
             warnings.warn(
-                f"{len(self.data.counts):,} respondents with barrier_dispersion = 'group': the "
-                "model samples one latent degree per respondent and will be slow (see "
-                "docs/benchmarks/speed.md); barrier_dispersion = 'shared' integrates the "
-                "degrees out and is fast at any n",
+                f"{len(self.data.counts):,} respondents with barrier_dispersion = 'group' and "
+                "latent degrees: the model samples one latent degree per respondent and will be "
+                "slow (see docs/benchmarks/speed.md); degree_integration = 'quadrature' (with "
+                "the lognormal degree) integrates the degrees out",
                 stacklevel=3,
             )
 
@@ -162,6 +186,41 @@ class MaltielModel(NSUMModel):
     def shared_barrier(self) -> bool:
         """Barrier effects with one dispersion shared by the known groups."""
         return self.barrier and self.options.get("barrier_dispersion") == "shared"
+
+    @property
+    def grid_degrees(self) -> bool:
+        """Per-group barrier dispersion with the degrees integrated out on grids
+        (:mod:`~bayes_nsum.estimators.barrier_grid`)."""
+        if not self.barrier or self.shared_barrier:
+            return False
+        integration = self.options.get("degree_integration", "auto")
+        if integration == "auto":  # latent where it is tested and data-swappable, grids at scale
+            return self.options["degree"] == "lognormal" and len(self.data.counts) > self.LARGE_N
+        return integration == "quadrature"
+
+    @property
+    def grid_plan(self) -> GridPlan:
+        """The distinct answer rows and their integration grids (planned once from the data)."""
+        if getattr(self, "_grid_plan", None) is None:
+            self._grid_plan = plan_grids(self.answers(), self._log_known(), self.weights)
+        return self._grid_plan
+
+    def data_arrays(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        if self.grid_degrees:
+            raise BayesNsumError(
+                "degree_integration = 'quadrature' plans its grids from the data and cannot "
+                "swap in new answers; use degree_integration = 'latent' for this check"
+            )
+        return super().data_arrays(y)
+
+    def structure_key(self) -> str:
+        key = super().structure_key()
+        if not self.grid_degrees:
+            return key
+        import hashlib
+
+        # the grids are planned from the answers: a model of other answers needs its own
+        return hashlib.sha256((key + self.answers().tobytes().hex()).encode()).hexdigest()[:16]
 
     # -- priors ---------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[str] | None]:
@@ -254,6 +313,15 @@ class MaltielModel(NSUMModel):
                 shape = pm.Deterministic(
                     "barrier_shape", pt.exp(log_p) * (1 / rho - 1), dims="group"
                 )
+                if self.grid_degrees:
+                    plan = self.grid_plan
+                    keys = SimpleNamespace(
+                        **{k[4:]: pm.Data(k, v) for k, v in plan.data_dict().items()}
+                    )
+                    pm.Potential(
+                        "loglik", grid_loglik(stats, keys, plan, log_rate, shape, mu, sigma)
+                    )
+                    return model
                 if kind == "lognormal":
                     x = pm.Normal("log_degree", mu, sigma, dims="respondent")
                     self.weight_latent_prior(x, mu, sigma)
@@ -284,6 +352,14 @@ class MaltielModel(NSUMModel):
         return pt.as_tensor(
             np.array([self.priors[name][h].params["value"] for h in self.data.hidden])
         )
+
+    def log_hidden_size(self, pm_model):
+        """:math:`\\log N_H = \\log N + \\log v_H - \\log\\tau_H - \\log\\delta_H` (symbolic; the
+        evidence terms' size, see :mod:`~bayes_nsum.estimators.evidence`)."""
+        log_size = np.log(self.data.total_population) + self._named(pm_model, "log_visible")
+        if self.transmission:
+            log_size = log_size - pt.log(self._named(pm_model, "tau"))
+        return log_size - pt.log(self._named(pm_model, "delta")), None
 
     # -- the story at given draws ---------------------------------------------------------
     def latent(self, draws: xr.Dataset) -> LatentModel:
@@ -351,7 +427,7 @@ class BarrierModel(MaltielModel):
 
     name = "barrier"
     barrier = True
-    options_used = (*MaltielModel.options_used, "barrier_dispersion")
+    options_used = (*MaltielModel.options_used, "barrier_dispersion", "degree_integration")
 
 
 class TransmissionModel(MaltielModel):
@@ -367,4 +443,4 @@ class CombinedModel(MaltielModel):
     name = "combined"
     barrier = True
     transmission = True
-    options_used = (*MaltielModel.options_used, "barrier_dispersion")
+    options_used = (*MaltielModel.options_used, "barrier_dispersion", "degree_integration")

@@ -14,6 +14,11 @@ After sampling the known groups fix the scale: with
 hidden group is :math:`e^{b_H + C}` and respondent degrees are :math:`e^{a_i - C}`. Sizes then
 divide by the transmission rate and degree ratio, whose posteriors equal their priors.
 :math:`\omega_k` measures how unevenly group k is spread across networks (1 = Poisson).
+
+With ``[data] covariates`` the respondent effect gains a regression on them,
+:math:`a_i = x_i^\top\theta + (a^*_i - \bar a^*)`, x standardised in the model
+(:mod:`.covariates`; Laga, Bao & Niu 2023 put covariates on the network size the same way);
+degrees are then :math:`e^{a_i - C}` with the covariate term included.
 """
 
 from __future__ import annotations
@@ -22,18 +27,50 @@ from typing import ClassVar
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 import xarray as xr
 
 from ..priors import Prior, PriorConfig, create_group_param
 from .base import NSUMModel, draws_array
 from .components import negbin_overdispersed_loglik
+from .covariates import CovariateDesign
 from .latent import LatentModel
 
 
-class OverdispersedModel(NSUMModel):
+class ZhengScaling:
+    """The post-hoc scaling by the known groups (Zheng et al. 2006) of the models with group
+    effects ``beta``: shared by :class:`OverdispersedModel` and the correlated model."""
+
+    def _scale(self, beta: xr.DataArray, known: list[str]) -> xr.DataArray:
+        """C = log sum_k N_k/N - log sum_k e^{b_k} over the given known groups."""
+        d = self.data
+        m = d.known_sizes.loc[known].to_numpy(float) / d.total_population
+        return np.log(m.sum()) - np.log(np.exp(beta.sel(group=known)).sum("group"))
+
+    def log_hidden_size(self, pm_model):
+        """:math:`\\log N_H = \\log N + b_H + C - \\log\\tau_H - \\log\\delta_H` (symbolic; the
+        evidence terms' size, see :mod:`~bayes_nsum.estimators.evidence`)."""
+        d = self.data
+        nk = len(d.known)
+        beta = pm_model["beta"]
+        m = d.known_sizes.loc[list(d.known)].to_numpy(float) / d.total_population
+        scale = np.log(m.sum()) - pt.logsumexp(beta[:nk])
+        log_vis = beta[nk:] + scale
+        tau, delta = (self.model_param(pm_model, k, "hidden") for k in ("tau", "delta"))
+        return np.log(d.total_population) + log_vis - pt.log(tau) - pt.log(delta), None
+
+    def known_share_from_rate(self, draws: xr.Dataset, group: str, rate: np.ndarray) -> np.ndarray:
+        """Rescale with the other known groups, as the model does (e^C times the rate)."""
+        beta = draws["beta"].assign_coords(group=self.data.groups)
+        others = [k for k in self.data.known if k != group]
+        return rate * np.exp(np.asarray(self._scale(beta, others).values, float))
+
+
+class OverdispersedModel(ZhengScaling, CovariateDesign, NSUMModel):
     """Zheng et al. (2006) overdispersed NSUM with post-hoc scaling by the known groups."""
 
     name: ClassVar[str] = "overdispersed"
+    uses_covariates: ClassVar[bool] = True
     calibration_targets = ("sigma_alpha", "mu_beta", "sigma_beta", "beta", "inv_omega")
     #: the defaults (mu_beta ~ N(0, 5), sigma_beta ~ HalfNormal(5), ...) simulate surveys with
     #: expected answers from e^-15 to e^15; these keep them in the range real surveys show
@@ -45,9 +82,13 @@ class OverdispersedModel(NSUMModel):
         "inv_omega": {"dist": "Beta", "alpha": 3.0, "beta": 1.5},
     }
 
+    def __init__(self, data, *args, **options) -> None:
+        super().__init__(data, *args, **options)
+        self.setup_covariates()
+
     def param_groups(self) -> dict[str, list[str] | None]:
         hidden = list(self.data.hidden)
-        return {
+        groups: dict[str, list[str] | None] = {
             "sigma_alpha": None,
             "mu_beta": None,
             "sigma_beta": None,
@@ -55,9 +96,14 @@ class OverdispersedModel(NSUMModel):
             "tau": hidden,
             "delta": hidden,
         }
+        if self.has_covariates:
+            groups["theta"] = None
+        return groups
 
     def default_priors(self) -> PriorConfig:
-        return {
+        """Zheng et al.'s priors; with ``[data] covariates`` also ``theta`` (each covariate's
+        effect on the log network size per sd, :mod:`.covariates`), Normal(0, 1)."""
+        priors = {
             "sigma_alpha": Prior("HalfNormal", {"sigma": 2.0}),
             "mu_beta": Prior("Normal", {"mu": 0.0, "sigma": 5.0}),
             "sigma_beta": Prior("HalfNormal", {"sigma": 5.0}),
@@ -65,6 +111,19 @@ class OverdispersedModel(NSUMModel):
             "tau": Prior.fixed(1.0),
             "delta": Prior.fixed(1.0),
         }
+        if self.has_covariates:
+            priors["theta"] = Prior("Normal", {"mu": 0.0, "sigma": 1.0})
+        return priors
+
+    @property
+    def coords(self) -> dict[str, list]:
+        return {**super().coords, "covariate": list(self.covariate_names)}
+
+    def config(self) -> dict:
+        return {**super().config(), "covariates": self.covariate_config()}
+
+    def restore(self, config: dict) -> None:
+        self.restore_covariates(config)
 
     def _build(self) -> pm.Model:
         with pm.Model(coords=self.coords) as model:
@@ -86,14 +145,11 @@ class OverdispersedModel(NSUMModel):
             create_group_param("tau", self.priors["tau"], "hidden")
             create_group_param("delta", self.priors["delta"], "hidden")
             log_mean = alpha[:, None] + beta[None, :]
+            if self.covariate_names:  # a_i = x_i' theta + alpha_i
+                theta = self.priors["theta"].create("theta", dims="covariate")
+                log_mean = log_mean + pt.dot(pt.as_tensor(self.design()), theta)[:, None]
             pm.Potential("loglik", negbin_overdispersed_loglik(stats, log_mean, omega))
         return model
-
-    def _scale(self, beta: xr.DataArray, known: list[str]) -> xr.DataArray:
-        """C = log sum_k N_k/N - log sum_k e^{b_k} over the given known groups."""
-        d = self.data
-        m = d.known_sizes.loc[known].to_numpy(float) / d.total_population
-        return np.log(m.sum()) - np.log(np.exp(beta.sel(group=known)).sum("group"))
 
     def _derive(self, post: xr.Dataset) -> xr.Dataset:
         d = self.data
@@ -109,7 +165,9 @@ class OverdispersedModel(NSUMModel):
         log_vis = (beta.sel(group=hidden) + scale).rename(group="hidden")
         post["log_visible"] = log_vis
         if "alpha" in post:
-            post["degree"] = np.exp(post["alpha"] - scale)
+            post["degree"] = np.exp(self.derive_covariates(post, post["alpha"] - scale))
+        else:
+            self.derive_covariates(post)
         return self._hidden_outputs(post, log_vis - np.log(tau) - np.log(delta))
 
     # -- the story at given draws ---------------------------------------------------------
@@ -122,20 +180,23 @@ class OverdispersedModel(NSUMModel):
         z_fit = None
         if "alpha" in draws and "respondent" in draws["alpha"].dims:
             z_fit = draws_array(draws, "alpha", ("respondent",))
+        log_rate = draws_array(draws, "beta", ("group",), groups)[:, None, :]
+        shift = np.asarray(self._scale(beta, list(self.data.known)).values, float)
+        rows = None
+        offset = self.degree_offset(draws)  # (S, n): x_i' theta, per respondent
+        if offset is not None:
+            log_rate = log_rate + offset[:, :, None]
+            shift = shift[:, None] - offset
+            rows = np.arange(self.data.n)
         return LatentModel(
             family="zheng",
-            log_rate=draws_array(draws, "beta", ("group",), groups)[:, None, :],
+            log_rate=log_rate,
             shape=draws_array(draws, "omega", ("group",), groups)[:, None, :],
             prior="normal",
             prior_a=np.zeros_like(sigma_alpha),
             prior_b=sigma_alpha,
             groups=groups,
+            row_index=rows,
             z_fitted=z_fit,
-            log_degree_shift=np.asarray(self._scale(beta, list(self.data.known)).values, float),
+            log_degree_shift=shift,
         )
-
-    def known_share_from_rate(self, draws: xr.Dataset, group: str, rate: np.ndarray) -> np.ndarray:
-        """Rescale with the other known groups, as the model does (e^C times the rate)."""
-        beta = draws["beta"].assign_coords(group=self.data.groups)
-        others = [k for k in self.data.known if k != group]
-        return rate * np.exp(np.asarray(self._scale(beta, others).values, float))

@@ -463,6 +463,9 @@ def write_report(results_dir: str | Path, label: str | Path | None = None) -> Pa
     if (d / "sensitivity.csv").is_file() or (d / "sensitivity_error.json").is_file():
         _sensitivity_section(page.section("sensitivity", "Prior and likelihood sensitivity"), d)
 
+    if (d / "evidence_contribution.csv").is_file() or (d / "evidence_error.json").is_file():
+        _evidence_section(page.section("evidence", "Secondary data: each source's contribution"), d)
+
     _data_section(
         page.section("data", "Data and pre-processing"), tree, prov, list(cfg.get("known") or []), d
     )
@@ -492,6 +495,24 @@ def _sensitivity_section(parts: list[str], d: Path) -> None:
         )
         parts.append(f"<p class='bad'>Prior-sensitive or in conflict: {_esc(names)}.</p>")
     parts.append(_table(t, row_class=lambda r: "fail" if flagged.loc[r.name] else None))
+
+
+def _evidence_section(parts: list[str], d: Path) -> None:
+    """Each evidence source's contribution (evidence_contribution.csv, written by the fit)."""
+    if not (d / "evidence_contribution.csv").is_file():
+        err = json.loads((d / "evidence_error.json").read_text()).get("error", "?")
+        parts.append(f"<p class='bad'>The contributions could not be computed: {_esc(err)}</p>")
+        return
+    t = _read_csv(d / "evidence_contribution.csv")
+    parts.append(
+        "<p>The size of each hidden group with every evidence source (the fit) and without one "
+        "(refitted, or the fit's draws reweighted: see method; width_ratio = "
+        "interval width without / with). Reweighting cannot reach values the fit excluded: it "
+        "understates an informative source's contribution; rows with Pareto k above 0.7 are "
+        "marked unreliable. A refit ([evidence] contribution = 'refit') is exact.</p>"
+    )
+    bad = ~t["reliable"].astype(bool)
+    parts.append(_table(t, row_class=lambda r: "fail" if bad.loc[r.name] else None))
 
 
 def comparison_html(comp) -> str:

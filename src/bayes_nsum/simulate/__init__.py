@@ -12,6 +12,10 @@ Three designs are provided:
 * :func:`simulate_pooled` -- many areas (municipalities), the partially pooled negative-binomial
   design of Nyarko-Agyei et al. (arXiv 2407.13267); :func:`simulate_scale_of_harm` is a
   Scale-of-Harm-like instance of it.
+* :func:`simulate_gnsum` -- :func:`simulate_ard` plus a sample of the hidden population
+  (generalized NSUM; Feehan & Salganik 2016).
+* :func:`simulate_correlated` -- covariates on the network size and on group-specific biases,
+  correlated respondent-by-group biases (Laga, Bao & Niu 2023).
 * :func:`simulate_preset` -- :func:`simulate_ard` with the McCarty (US) or Curitiba group sizes
   and parameters bundled in ``bayes_nsum/data/presets`` (:func:`load_preset`).
 
@@ -21,6 +25,8 @@ depend on the count model (barrier, transmission, likelihood) chosen.
 """
 
 from .core import Simulation
+from .correlated import simulate_correlated
+from .gnsum import GNSUMSimulation, simulate_gnsum
 from .pooled import (
     DEFAULT_DENOMINATOR_SHARES,
     SCALE_OF_HARM_HIDDEN,
@@ -34,6 +40,9 @@ from .single import lognormal_moments, simulate_ard
 __all__ = [
     "Simulation",
     "simulate_ard",
+    "simulate_gnsum",
+    "simulate_correlated",
+    "GNSUMSimulation",
     "simulate_pooled",
     "simulate_scale_of_harm",
     "load_preset",

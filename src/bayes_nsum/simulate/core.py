@@ -47,6 +47,8 @@ class Simulation:
         Per hidden group: a number (national denominator) or the name of an ``area_table`` column.
     degrees : numpy.ndarray or None
         True respondent degrees d_i (integers for the binomial likelihood).
+    covariates : list of str or None
+        Survey columns holding respondent covariates (written as ``[data] covariates``).
     """
 
     survey: pd.DataFrame
@@ -59,6 +61,7 @@ class Simulation:
     area_table: pd.DataFrame | None = None
     denominators: dict[str, float | str] | None = None
     degrees: np.ndarray | None = None
+    covariates: list[str] | None = None
 
     def write(
         self, directory: str | Path, name: str = "sim", model: str = "killworth"
@@ -104,6 +107,8 @@ class Simulation:
         else:
             data["known_sizes"] = "known_sizes.csv"
         data["total_population"] = _toml_number(self.total_population)
+        if self.covariates:
+            data["covariates"] = list(self.covariates)
 
         groups: dict[str, Any] = {"known": list(self.known), "hidden": list(self.hidden)}
         if self.denominators:

@@ -101,9 +101,9 @@ def _fit_scenario(spec: Spec, folder: Path, options: Mapping[str, Any]) -> dict[
         fit_and_check,
         prepare,
         provenance,
-        topcode_caps,
         write_fit,
     )
+    from ..checks.predictive import topcode_caps
 
     prep = prepare(spec)
     if spec.model.is_classical:
