@@ -34,7 +34,6 @@ import pandas as pd
 from bayes_nsum.analysis import prepare
 from bayes_nsum.classical import per_area_estimates
 from bayes_nsum.estimators.pooled import PooledModel
-from bayes_nsum.result import array_diagnostics
 from bayes_nsum.simulate import simulate_pooled
 
 SIZES = (5, 10, 15, 20, 30, 50, 100)
@@ -99,27 +98,10 @@ def score(est: pd.DataFrame, truth: pd.DataFrame, n_per: pd.Series, method: str)
 
 
 def timing_run(seed: int, respondents_per_area: int = 30) -> dict:
-    shapes = {"hidden_1": 0.3, "hidden_2": 0.5}  # the sparse, strongly overdispersed case
-    sim = simulate_pooled(
-        n_areas=150, respondents_per_area=respondents_per_area, nb_shape=shapes, seed=seed
-    )
-    with tempfile.TemporaryDirectory() as d:
-        ard = load(sim, Path(d))
-    t0 = time.perf_counter()
-    res = PooledModel(ard).fit(chains=4, draws=1000, tune=1000, cores=2, progress=False, seed=seed)
-    wall = time.perf_counter() - t0
-    pa = res.posterior["prevalence_area"].transpose("chain", "draw", "hidden", "area").values
-    dg = array_diagnostics(pa.reshape(pa.shape[0], pa.shape[1], -1))
-    diag = res.diagnostics()
-    return {
-        "wall_s": wall,
-        **{k: float(v) for k, v in res.timings.items()},
-        "min_ess_bulk_prev_area": float(np.nanmin(dg["ess_bulk"])),
-        "max_r_hat_prev_area": float(np.nanmax(dg["r_hat"])),
-        "min_ess_bulk_all": diag["min_ess_bulk"],
-        "max_r_hat_all": diag["max_r_hat"],
-        "divergences": diag["divergences"],
-    }
+    """The timing fit of ``--timing``: :func:`pooled_speed.run` on 150 areas at the defaults."""
+    from pooled_speed import run
+
+    return run(150, respondents_per_area, seed, "nutpie", draws=1000, tune=1000)
 
 
 def plot(scores: pd.DataFrame, path: Path) -> None:

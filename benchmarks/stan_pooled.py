@@ -50,7 +50,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pooled_vs_killworth import SIZES, killworth_rows, load  # noqa: E402
+from pooled_vs_killworth import SIZES, killworth_rows, load, score  # noqa: E402
 
 from bayes_nsum.estimators.pooled import PooledModel  # noqa: E402
 from bayes_nsum.result import array_diagnostics  # noqa: E402
@@ -193,15 +193,6 @@ def pooled_fit(ard, settings: dict):
         "settings": f"{settings['chains']} x ({settings['tune']} tuning + {settings['draws']})",
     }
     return s[["area", "group", "estimate", "lower", "upper"]], info
-
-
-def score(est, truth, n_per, method):
-    m = truth.merge(est, on=["area", "group"], how="left")
-    m["n_per_area"] = m.area.map(n_per)
-    m["abs_rel_err"] = np.abs(m.estimate / m.truth - 1)
-    m["covered"] = (m.lower <= m.truth) & (m.truth <= m.upper)
-    m["method"] = method
-    return m
 
 
 def markdown(scores: pd.DataFrame, fits: dict, args, n_resp: int) -> str:

@@ -103,22 +103,27 @@ def test_grid_rule_matches_gauss_hermite_near_the_data(survey, rho_factor, mu, s
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-8)
 
 
-@pytest.mark.slow  # compiles the model's logp and gradient with numba (minutes under load)
-def test_model_likelihood_is_the_grid_rule_and_its_gradient_is_right(survey):
+def _ard(y: np.ndarray):
+    """The module's design (6 known groups of shares SHARES, 2 hidden) with answers ``y``."""
     import pandas as pd
 
     from bayes_nsum.data import ARD
 
-    y, plan = survey
-    y = y[:300]
     groups = [f"k{i}" for i in range(6)] + ["h1", "h2"]
-    ard = ARD(
+    return ARD(
         counts=pd.DataFrame(y, columns=groups, index=[str(i) for i in range(len(y))]),
         known=tuple(groups[:6]),
         hidden=("h1", "h2"),
         known_sizes=pd.Series(SHARES * N, index=groups[:6]),
         total_population=N,
     )
+
+
+@pytest.mark.slow  # compiles the model's logp and gradient with numba (minutes under load)
+def test_model_likelihood_is_the_grid_rule_and_its_gradient_is_right(survey):
+    y, plan = survey
+    y = y[:300]
+    ard = _ard(y)
     model = MODELS["barrier"](ard, degree_integration="quadrature")
     assert model.grid_degrees and "log_degree" not in model.model.named_vars
     pm_model = model.model
@@ -202,20 +207,10 @@ def test_quadrature_and_latent_forms_give_the_same_posterior():
     respondents (6 known, 2 hidden groups) the posterior means of mu, sigma, the hidden groups'
     log visible prevalences and every rho agree within 4.5 combined Monte Carlo standard errors
     (for 12 quantities a false alarm in about one run in 10,000, if the MCSEs are right)."""
-    import pandas as pd
-
-    from bayes_nsum.data import ARD
     from bayes_nsum.result import array_diagnostics
 
     y = simulate(150, seed=4)
-    groups = [f"k{i}" for i in range(6)] + ["h1", "h2"]
-    ard = ARD(
-        counts=pd.DataFrame(y, columns=groups, index=[str(i) for i in range(len(y))]),
-        known=tuple(groups[:6]),
-        hidden=("h1", "h2"),
-        known_sizes=pd.Series(SHARES * N, index=groups[:6]),
-        total_population=N,
-    )
+    ard = _ard(y)
     settings = {"draws": 300, "tune": 300, "chains": 2, "seed": 11, "progress": False}
     fits = {
         form: MODELS["barrier"](ard, degree_integration=form).fit(**settings).posterior

@@ -24,7 +24,7 @@ from .columns import column, labels, numbers
 from .columns import counts as count_columns
 from .errors import DataError, SpecError, format_rows
 from .hidden_sample import HiddenSample, load_hidden_sample
-from .io import frame_hash, read_table
+from .io import frame_hash, read_rows, read_table
 from .roster import Roster, roster_from_spec
 from .spec import Spec
 
@@ -342,15 +342,9 @@ def load_survey(spec: Spec) -> ARD:
     data = spec.section("data")
     groups = spec.section("groups")
     survey_path = spec.resolve(data["survey"])
-    df = read_table(survey_path, "survey")
-    where = f"survey {survey_path.name}"
-    if len(df) == 0:
-        raise DataError(f"{where}: the survey has no rows")
-
     # Rows are labelled by position (1 = first respondent; line 2 of a CSV file): every message
     # names rows this way, never by respondent id (an integer index is also light on memory).
-    df = df.reset_index(drop=True)
-    df.index = pd.RangeIndex(1, len(df) + 1, name="respondent")
+    df, where = read_rows(survey_path, "survey", "survey", "respondent")
     id_col = data.get("id", "id" if "id" in df.columns else None)
     ids = None
     if id_col is not None:

@@ -35,7 +35,7 @@ import xarray as xr
 
 from .columns import counts as count_columns
 from .errors import DataError, SpecError, format_rows
-from .io import read_table
+from .io import read_rows
 from .spec import MAX_ANSWER, Spec
 
 #: default suffix of the "how many of them know your status" columns
@@ -143,12 +143,7 @@ def load_hidden_sample(
         )
     suffix = data.get("hidden_sample_aware_suffix", AWARE_SUFFIX)
     path = spec.resolve(data["hidden_sample"])
-    df = read_table(path, "hidden_sample")
-    where = f"hidden sample {path.name}"
-    if len(df) == 0:
-        raise DataError(f"{where}: the hidden sample has no rows")
-    df = df.reset_index(drop=True)
-    df.index = pd.RangeIndex(1, len(df) + 1, name="member")
+    df, where = read_rows(path, "hidden sample", "hidden_sample", "member")
     y = count_columns(df, list(known), where, "known group")
     aware_cols = [f"{k}{suffix}" for k in known]
     v = count_columns(df, aware_cols, where, "aware answers of known group")

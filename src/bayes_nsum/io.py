@@ -79,6 +79,20 @@ def read_table(path: str | Path, what: str = "file") -> pd.DataFrame:
     return df
 
 
+def read_rows(path: Path, what: str, kind: str, index_name: str) -> tuple[pd.DataFrame, str]:
+    """:func:`read_table` for a table of people (respondents, hidden-sample members): refused
+    when empty, rows labelled by position (1 = first row) under ``index_name``, so that every
+    message names rows by position, never by an id. Returns the table and the place name
+    ("survey survey.csv") messages start with."""
+    df = read_table(path, kind)
+    where = f"{what} {path.name}"
+    if len(df) == 0:
+        raise DataError(f"{where}: the {what} has no rows")
+    df = df.reset_index(drop=True)
+    df.index = pd.RangeIndex(1, len(df) + 1, name=index_name)
+    return df, where
+
+
 def _csv_header(path: Path) -> list[str]:
     """The column names of a CSV file as written (pandas renames a repeated name ``a.1``)."""
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as fh:

@@ -177,13 +177,7 @@ class CorrelatedModel(ZhengScaling, CovariateDesign, NSUMModel):
         G = len(d.groups)
         with pm.Model(coords=self.coords) as model:
             stats = self.stats.register()
-            sigma_alpha = self.priors["sigma_alpha"].create("sigma_alpha")
-            mu_beta = self.priors["mu_beta"].create("mu_beta")
-            sigma_beta = self.priors["sigma_beta"].create("sigma_beta")
-            alpha_dev = pm.Normal("alpha_dev", 0.0, sigma_alpha, dims="respondent")
-            self.weight_latent_prior(alpha_dev, 0.0, sigma_alpha)
-            alpha = pm.Deterministic("alpha", alpha_dev - alpha_dev.mean(), dims="respondent")
-            beta = pm.Normal("beta", mu_beta, sigma_beta, dims="group")
+            alpha, beta = self._effects("alpha_dev")
             sd_prior = self.priors["bias_sd"]
             sd_dist = getattr(pm, sd_prior.dist).dist(**sd_prior.canonical(), shape=G)
             chol, _, sds = pm.LKJCholeskyCov(
@@ -217,26 +211,6 @@ class CorrelatedModel(ZhengScaling, CovariateDesign, NSUMModel):
                 cell = cell * stats.w[:, None]
             pm.Potential("loglik", pt.sum(cell) - stats.const)
         return model
-
-    # -- derived ------------------------------------------------------------------------
-    def _derive(self, post: xr.Dataset) -> xr.Dataset:
-        d = self.data
-        known, hidden = list(d.known), list(d.hidden)
-        if "beta" not in post or "group" not in post["beta"].dims:
-            return post
-        beta = post["beta"].assign_coords(group=d.groups)
-        scale = self._scale(beta, known)
-        post["scale_c"] = scale
-        tau = self.param_draws(post, "tau", "hidden")
-        delta = self.param_draws(post, "delta", "hidden")
-        post["tau"], post["delta"] = tau, delta
-        log_vis = (beta.sel(group=hidden) + scale).rename(group="hidden")
-        post["log_visible"] = log_vis
-        if "alpha" in post:
-            post["degree"] = np.exp(self.derive_covariates(post, post["alpha"] - scale))
-        elif "theta" in post:
-            self.derive_covariates(post, post["theta"])  # theta_per_unit only
-        return self._hidden_outputs(post, log_vis - np.log(tau) - np.log(delta))
 
     # -- the story at given draws -------------------------------------------------------
     def latent(self, draws: xr.Dataset) -> LatentModel:
