@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 
-def one(seed: int, draws: int) -> pd.DataFrame:
+def one(seed: int, draws: int, chains: int = 2) -> pd.DataFrame:
     from bayes_nsum.analysis import prepare
     from bayes_nsum.estimators.pooled import PooledModel
     from bayes_nsum.simulate import simulate_pooled
@@ -54,7 +54,7 @@ def one(seed: int, draws: int) -> pd.DataFrame:
     for how in ("fixed", "roster"):
         t0 = time.perf_counter()
         res = PooledModel(data, known_shares=how).fit(
-            chains=2, draws=draws, tune=draws, progress=False, seed=seed
+            chains=chains, draws=draws, tune=draws, progress=False, seed=seed
         )
         s = res.summary().query("area != '' and quantity == 'prevalence'")
         s = s.set_index(["area", "group"]).join(truth.rename("truth"), how="inner")
@@ -79,6 +79,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--replications", type=int, default=3)
     p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--chains", type=int, default=2)
+    p.add_argument("--seed", type=int, default=100, help="first replication's seed")
     p.add_argument("--out", default="benchmarks/out/roster")
     a = p.parse_args()
     out = Path(a.out)
@@ -86,7 +88,7 @@ def main() -> None:
     t0 = time.perf_counter()
     parts = []
     for r in range(a.replications):
-        parts.append(one(100 + r, a.draws))
+        parts.append(one(a.seed + r, a.draws, a.chains))
         table = pd.concat(parts, ignore_index=True)
         table.to_csv(out / "roster_study.csv", index=False)
         print(table.groupby("known_shares").covered.mean().to_dict(), flush=True)

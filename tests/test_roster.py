@@ -308,3 +308,26 @@ def test_raw_example_end_to_end(tmp_path, capsys):
     else:
         assert len(list((out / "maps").glob("*.png"))) == 4
         assert "6 area(s) without respondents" in html
+
+
+def test_roster_shares_move_the_degrees_with_mu(raw_prep):
+    """With known_shares = "roster" the log-degrees are non-centred (log_degree = mu + sigma z),
+    so that mu alone moves along the degree x share ridge; with exact shares they stay a free
+    centred variable."""
+    import pytensor
+
+    from bayes_nsum.estimators.pooled import PooledModel
+
+    model = PooledModel(raw_prep.ard, known_shares="roster").model
+    free = [v.name for v in model.free_RVs]
+    assert "log_degree_z" in free and "log_degree" not in free
+    point = model.initial_point()
+    rng = np.random.default_rng(2)
+    point["mu"], point["sigma_log__"] = np.array(4.2), np.array(np.log(0.7))
+    point["log_degree_z"] = rng.normal(size=point["log_degree_z"].shape)
+    inputs = [model.rvs_to_values[model[n]] for n in ("mu", "sigma", "log_degree_z")]
+    out = model.replace_rvs_by_values([model["log_degree"]])[0]
+    f = pytensor.function(inputs, out)
+    got = f(point["mu"], point["sigma_log__"], point["log_degree_z"])
+    np.testing.assert_allclose(got, 4.2 + 0.7 * point["log_degree_z"], rtol=1e-12)
+    assert "log_degree" in [v.name for v in PooledModel(raw_prep.ard).model.free_RVs]

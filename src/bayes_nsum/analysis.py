@@ -16,7 +16,7 @@ One path serves every command that fits a model (``fit``, ``sweep``, ``compare``
   :func:`run_fit` chains them.
 
 Every command checks its output folder (:func:`bayes_nsum.preflight.check_output`) and the spec
-(:func:`prepare`) before any work; see :mod:`bayes_nsum.preflight` for the list of checks.
+(:func:`prepare`) before any work (the checks: :mod:`bayes_nsum.preflight`).
 
 Disclosure control: a results folder holds no respondent id and no respondent-level table
 unless the spec sets ``[output] respondent_level = true`` (then ``degrees.csv`` and
@@ -26,6 +26,7 @@ unless the spec sets ``[output] respondent_level = true`` (then ``degrees.csv`` 
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from dataclasses import dataclass, field
@@ -69,10 +70,8 @@ FIT_OUTPUTS = tuple(
     "log_likelihood_error.json sensitivity.csv sensitivity_note.json sensitivity_error.json "
     "roster_log.csv report.html maps restricted evidence_contribution.csv".split()
 )
-ESTIMATE_OUTPUTS = tuple(
-    "estimates.csv provenance.json preprocess_log.csv preprocess_changes.csv roster_log.csv "
-    "restricted".split()
-)
+_EST = "estimates.csv provenance.json preprocess_log.csv preprocess_changes.csv roster_log.csv"
+ESTIMATE_OUTPUTS = tuple(f"{_EST} restricted".split())
 VALIDATE_OUTPUTS = ("internal_consistency.csv", "internal_consistency.json")
 
 
@@ -176,7 +175,8 @@ def provenance(prep: Prepared, settings: dict[str, Any] | None = None, **extra: 
         "roster": None if prep.raw.roster is None else prep.raw.roster.settings,
         "boundaries": boundaries_record(prep.spec),
         "warnings": prep.warnings,
-        "sampler": settings,
+        "sampler": settings,  # and the string-hash seed (bayes_nsum.cli.entry)
+        "python_hash_seed": os.environ.get("PYTHONHASHSEED"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
     }

@@ -70,8 +70,7 @@ The NB2 likelihood is exact (no approximation): it is written per cell as
 - \log\Gamma(w) - \log y!`, where the gamma-function terms use the per-group histogram of the
 answers and :math:`\sum y\,\eta` uses per-area totals, so the only n x K work is one softplus.
 The respondent degree is a latent variable (NB counts do not allow integrating it out in
-closed form); with ``anchor = "likelihood"`` it is well identified by the known groups, so the
-centred form mixes well.
+closed form), centred (well identified by exact known sizes), non-centred with roster shares.
 
 Priors (defaults; every one overridable by name, see :meth:`PooledModel.default_priors`):
 :math:`\mu \sim N(5, 2)` (likelihood anchor) or fixed at 5.5 (post-hoc anchor),
@@ -170,10 +169,8 @@ class PooledModel(NSUMModel):
             if missing:
                 raise DataError(f"the household roster gives no counts for {', '.join(missing)}")
 
-    @property
-    def roster_shares(self) -> bool:
-        """Known groups' per-area shares are parameters informed by the roster counts."""
-        return self.options["known_shares"] == "roster"
+    #: the known groups' per-area shares are parameters informed by the roster counts
+    roster_shares = property(lambda self: self.options["known_shares"] == "roster")
 
     def roster_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """(J,) members rostered per area and (J, K_known) members in each known group."""
@@ -392,7 +389,12 @@ class PooledModel(NSUMModel):
                 known = np.where(np.isfinite(known), known, -50.0)
                 log_rate_area = pt.concatenate([pt.as_tensor(known), log_r_pooled], axis=1)
             shape = create_group_param("nb_shape", self.priors["nb_shape"], "group")
-            x = pm.Normal("log_degree", mu, sigma, dims="respondent")
+            if self.roster_shares:
+                # non-centred, so that mu alone moves along the degree x share ridge
+                e = pm.Normal("log_degree_z", 0.0, 1.0, dims="respondent")
+                x = pm.Deterministic("log_degree", mu + sigma * e, dims="respondent")
+            else:
+                x = pm.Normal("log_degree", mu, sigma, dims="respondent")
             self.weight_latent_prior(x, mu, sigma)
             bias = self._bias(G) if self.options["correlated"] else None
             zero = None
