@@ -2,12 +2,15 @@
 # Prepared run on the lent GPU machine (16 cores) for the pooled model at national scale and the
 # roster coverage study, in three lanes at once (each lane pinned to its own cores):
 #  G (GPU, host cores 14,15): pooled model, 1,600 areas x 100 respondents, JAX/NumPyro backend
-#                             on the GPU; then 150 x 30 and 150 x 100 on the GPU;
+#                             on the GPU; then 150 x 30 on the GPU (in what time is left);
 #  A (cores 0,1):             the same national fit with nutpie on 2 CPU cores (the 2-core target);
 #  C (cores 2-13):            benchmarks/roster_study.py, 12 processes x up to 3 replications,
 #                             2 chains x 1000 draws each, seeds 200, 210, ... (merge the CSVs).
-# Needs the wheels of pymc, pytensor, arviz*, nutpie (+ arro3-core, platformdirs), pandas,
-# xarray, cachetools, tomli-w, better-optimize in .whl (see docs/benchmarks/pooled.md).
+# Needs, in .whl (carried), the wheels of pymc, pytensor, arviz, arviz-base, arviz-plots,
+# arviz-stats, nutpie, arro3-core, platformdirs, pandas, xarray, xarray-einstats, cachetools,
+# tomli-w and better-optimize at this checkout's versions (pip download --no-deps
+# --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 ...); JAX,
+# NumPyro and numba are on the machine.
 # Everything lands in $OUT/national.tgz.  T (seconds, default 500) bounds every lane.
 set -u
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1

@@ -175,7 +175,7 @@ def provenance(prep: Prepared, settings: dict[str, Any] | None = None, **extra: 
         "roster": None if prep.raw.roster is None else prep.raw.roster.settings,
         "boundaries": boundaries_record(prep.spec),
         "warnings": prep.warnings,
-        "sampler": settings,  # and the string-hash seed (bayes_nsum.cli.entry)
+        "sampler": settings,
         "python_hash_seed": os.environ.get("PYTHONHASHSEED"),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         **extra,
