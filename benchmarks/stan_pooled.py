@@ -31,7 +31,8 @@ Usage::
 
 Needs ``pystan`` (``pip install pystan``; it compiles the model with the system C++ compiler on
 first use, about a minute). Writes ``docs/benchmarks/stan_pooled.md`` and a JSON record under
-``benchmarks/results/stan_pooled/``.
+``benchmarks/results/stan_pooled/`` (``--out`` and ``--results`` move them: the multi-seed study
+of ``benchmarks/stan_seeds.py`` gives each seed its own folder).
 """
 
 from __future__ import annotations
@@ -90,8 +91,9 @@ model {
 """
 
 
-def simulate(seed: int, n_areas: int):
-    """The study-like design of the accuracy comparison: area spread sd 1, sparse hidden group."""
+def simulate(seed: int, n_areas: int, area_dist: str = "lognormal"):
+    """The study-like design of the accuracy comparison: area spread sd 1, sparse hidden group;
+    ``area_dist = "gamma"``: the area effects of the study's own model (gamma -log prevalences)."""
     n_per = np.resize(np.array(SIZES), n_areas)
     return simulate_pooled(
         n_areas=n_areas,
@@ -99,6 +101,7 @@ def simulate(seed: int, n_areas: int):
         sigma_area=1.0,
         nb_shape={"hidden_1": 0.3, "hidden_2": 0.5},
         seed=seed,
+        area_distribution=area_dist,
     )
 
 
@@ -235,7 +238,8 @@ def markdown(scores: pd.DataFrame, fits: dict, args, n_resp: int) -> str:
             "",
             f"Design: `simulate_pooled` with {args.areas} areas whose numbers of respondents cycle "
             f"through 5 to 100 ({n_resp:,} respondents), 4 known and 2 hidden groups, area sd 1 "
-            "of every log-prevalence (the study-like spread), NB2 shape 0.3 (hidden_1: most "
+            f"of every log-prevalence (the study-like spread; {args.area_dist} area effects), "
+            "NB2 shape 0.3 (hidden_1: most "
             f"answers zero) and 0.5 (hidden_2); seed {args.seed}. The Stan model is our "
             "reconstruction of the study's model from the paper (see the script's docstring); "
             "the pooled model runs at the package's shipped defaults.",
@@ -260,8 +264,19 @@ def main(argv=None) -> None:
     ap.add_argument("--stan-chains", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="2 x 300 draws for the pooled model")
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks" / "stan_pooled.md"))
+    ap.add_argument(
+        "--area-dist",
+        default="lognormal",
+        choices=["lognormal", "gamma"],
+        help="area effects of the simulated survey: the package's (lognormal) or the study's",
+    )
+    ap.add_argument(
+        "--results",
+        default=str(ROOT / "benchmarks" / "results" / "stan_pooled"),
+        help="folder for record.json and scores.csv (one per seed in a multi-seed study)",
+    )
     args = ap.parse_args(argv)
-    sim = simulate(args.seed, args.areas)
+    sim = simulate(args.seed, args.areas, args.area_dist)
     with tempfile.TemporaryDirectory() as d:
         ard = load(sim, Path(d))
     truth = sim.truth[(sim.truth.area != "") & (sim.truth.quantity == "prevalence")]
@@ -283,7 +298,7 @@ def main(argv=None) -> None:
     scores = pd.concat(scores, ignore_index=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     record = {"fits": fits, "peak_rss_gib": peak, "argv": sys.argv[1:]}
-    out_dir = ROOT / "benchmarks" / "results" / "stan_pooled"
+    out_dir = Path(args.results)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "record.json").write_text(json.dumps(record, indent=2))
     scores.drop(columns=["area"]).to_csv(out_dir / "scores.csv", index=False)

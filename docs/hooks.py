@@ -30,6 +30,8 @@ EXPECTED_BENCHMARKS = {
     "histograms and uniformity tests",
     "stan_pooled.md": "the pooled model against an independent Stan implementation of the "
     "study's model on the same simulated survey: time, ESS and accuracy per area",
+    "stan_pooled_seeds.md": "the same comparison over several simulated surveys: accuracy per "
+    "number of respondents per area with standard errors over surveys",
 }
 
 

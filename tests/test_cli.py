@@ -233,6 +233,10 @@ def test_fit_converged_returns_0(capsys, fake_sampling, small_spec_path, tmp_pat
     assert set(summary[summary.quantity == "size"].group) == {"victims", "offenders"}
     assert (tmp_path / "report.html").is_file()
     assert (tmp_path / "classical_estimates.csv").is_file()
+    # where the time went: sampling and each post-fit step, recorded beside the results
+    timings = json.loads((tmp_path / "provenance.json").read_text())["timings"]
+    steps = ("predictive_s", "log_likelihood_s", "degrees_s", "sensitivity_s", "evidence_s")
+    assert all(timings[k] >= 0.0 for k in ("sample_s", *steps))
 
 
 # -- the console script runs under a fixed string-hash seed ------------------------------------

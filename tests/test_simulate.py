@@ -289,6 +289,25 @@ def test_tau_and_degree_ratio_scale_hidden_counts():
     assert scaled.survey["h"].mean() < 0.8 * base.survey["h"].mean()
 
 
+def test_pooled_gamma_area_effects_are_the_study_model():
+    """``area_distribution = "gamma"``: rho = -log p ~ Gamma(mean -log mu, sd sigma_area).
+    4,000 areas: the mean of rho within 4 standard errors (0.008) of -log 0.01, its sd within 4
+    standard errors (0.006) of 0.5, and its skewness (2/sqrt(shape) = 0.22 here, 0 for the
+    lognormal default) within 4 standard errors (sqrt(6/4000) = 0.039) of the gamma's."""
+    kw = dict(n_areas=4000, respondents_per_area=1, sigma_area=0.5, seed=3)
+    kw["prevalence"] = {"known_01": 0.01}
+    skews = {}
+    for dist in ("gamma", "lognormal"):
+        sim = simulate_pooled(**kw, area_distribution=dist)
+        rho = -np.log(sim.params["area_prevalence"][:, 0])
+        skews[dist] = float(np.mean((rho - rho.mean()) ** 3) / rho.std() ** 3)
+        assert abs(rho.mean() - np.log(100)) < 4 * 0.5 / np.sqrt(4000)
+        assert abs(rho.std() - 0.5) < 4 * 0.5 / np.sqrt(2 * 4000)
+    expected = 2 / np.sqrt((np.log(100) / 0.5) ** 2)
+    assert abs(skews["gamma"] - expected) < 4 * np.sqrt(6 / 4000)
+    assert abs(skews["lognormal"]) < 4 * np.sqrt(6 / 4000)
+
+
 def test_pooled_counts_match_model():
     sim = simulate_pooled(n_areas=30, respondents_per_area=200, seed=4)
     area_idx = np.repeat(np.arange(30), 200)
@@ -429,6 +448,7 @@ BAD_CALLS = {
     "pooled denominator column": lambda: simulate_pooled(denominators={"hidden_1": "elders"}),
     "pooled denominator group": lambda: simulate_pooled(denominators={"known_01": "adults"}),
     "pooled area_population": lambda: simulate_pooled(n_areas=2, area_population=[1000, -5]),
+    "pooled area_distribution": lambda: simulate_pooled(area_distribution="weibull"),
 }
 
 

@@ -399,12 +399,11 @@ def fit_and_check(
     if bad:
         raise BayesNsumError(f"unknown post-fit step(s) {', '.join(bad)}")
     result = model.fit(compiled=compiled, with_prior=with_prior, **settings)
-    tree = result.tree
+    tree, seed = result.tree, int(result.settings["seed"])
     post = tree["posterior"].to_dataset()
-    seed = int(result.settings["seed"])
-    tables: dict[str, pd.DataFrame] = {}
-    problems: dict[str, str] = {}
+    tables, problems = {}, {}  # name -> DataFrame; step -> what failed
     for step in steps:
+        t0 = time.perf_counter()  # each step's time joins the sampler's in result.timings
         try:
             if step == "predictive":
                 rep = posterior_predictive(model, post, seed=seed, topcode=topcode)
@@ -420,6 +419,7 @@ def fit_and_check(
                 tables.update(evidence_contribution(result, model, prob))
         except Exception as exc:  # noqa: BLE001 - every failure is reported beside the results
             problems[step] = f"{type(exc).__name__}: {exc}"
+        result.timings[f"{step}_s"] = time.perf_counter() - t0
     return Fit(result=result, tables=tables, problems=problems)
 
 

@@ -436,6 +436,10 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
         z = np.broadcast_to(lm.prior_a[:, None], (lm.n_draws, n)).copy()
     else:
         z = np.broadcast_to(np.log(lm.prior_a / lm.prior_b)[:, None], (lm.n_draws, n)).copy()
+    if lm.family == "negbin" and lm.z_fitted is not None and lm.z_fitted.shape == z.shape:
+        # the fitted effects at the same draws lie near the mode of this log-concave
+        # integrand: fewer Newton steps to the same mode
+        z = np.where(np.isfinite(lm.z_fitted), lm.z_fitted, z)
     if lm.family == "poisson":
         # start right of the mode: Newton then converges monotonically (concave derivative)
         safe = np.where(rsum > 0, rsum, 1.0)

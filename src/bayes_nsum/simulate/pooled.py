@@ -54,6 +54,7 @@ def simulate_pooled(
     denominators: Mapping[str, str] | None = None,
     denominator_shares: Mapping[str, float] | None = None,
     seed: int | None = 0,
+    area_distribution: str = "lognormal",
 ) -> Simulation:
     r"""Simulate a multi-area ARD survey from a partially pooled negative-binomial NSUM model.
 
@@ -110,6 +111,12 @@ def simulate_pooled(
         ``{"children": 0.35, "adults": 0.6}``.
     seed : int, optional
         Seed of ``numpy.random.default_rng``.
+    area_distribution : {"lognormal", "gamma"}
+        Distribution of the area effects. ``"lognormal"`` (default): as above. ``"gamma"``: the
+        study's own model, :math:`\rho_{jk} = -\log p_{jk} \sim \mathrm{Gamma}` with mean
+        :math:`-\log\mu_k` and sd :math:`\sigma_{\mathrm{area},k}` (right-skewed in
+        :math:`\rho`: a longer tail of areas with low prevalence), so :math:`\mu_k` is the
+        prevalence at the mean of :math:`\rho` rather than the median.
 
     Returns
     -------
@@ -208,8 +215,19 @@ def simulate_pooled(
 
     log_mu = np.log([prev_k[g] for g in groups])
     sd = np.array([sd_k[g] for g in groups])
-    z = area_rng.standard_normal((J, K))
-    p = np.minimum(np.exp(log_mu + sd * z), 0.4999)
+    if area_distribution == "lognormal":
+        z = area_rng.standard_normal((J, K))
+        log_p = log_mu + sd * z
+    elif area_distribution == "gamma":
+        a = np.where(sd > 0, (log_mu / np.where(sd > 0, sd, 1.0)) ** 2, 1.0)
+        rho = area_rng.gamma(a, -log_mu / a, size=(J, K))
+        log_p = np.where(sd > 0, -rho, log_mu)
+        z = (log_p - log_mu) / np.where(sd > 0, sd, 1.0)  # standardised, as for "lognormal"
+    else:
+        raise DataError(
+            f"area_distribution must be 'lognormal' or 'gamma', got {area_distribution!r}"
+        )
+    p = np.minimum(np.exp(log_p), 0.4999)
     size = np.rint(p * base)
     rate = size / pop[:, None]
 
@@ -248,6 +266,7 @@ def simulate_pooled(
         "log_mu": {g: float(v) for g, v in zip(groups, log_mu, strict=True)},
         "sigma_area": dict(sd_k),
         "area_z": z,
+        "area_distribution": area_distribution,
         "area_effects": sd * z,
         "area_prevalence": p,
         "area_sizes": size,
