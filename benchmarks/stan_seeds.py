@@ -65,6 +65,7 @@ def per_seed(seeds: list[int], results: Path) -> pd.DataFrame:
         if not path.is_file():
             raise SystemExit(f"no results for seed {seed}: {path} (run with --run)")
         s = pd.read_csv(path)
+        s = s[s["truth"] > 0]  # a relative error needs a true size above 0 (see the page)
         s["n"] = s["n_per_area"].astype(str)
         both = pd.concat([s, s.assign(n="all")])
         agg = both.groupby(["method", "n"], sort=False).agg(
@@ -97,6 +98,15 @@ def merge(table: pd.DataFrame) -> pd.DataFrame:
 
 def order(n: str) -> float:
     return float("inf") if n == "all" else float(n)
+
+
+def zeros(seeds: list[int], results: Path) -> str:
+    """How many (area, group) pairs per method had a true size of 0, over all seeds."""
+    n = sum(
+        int((pd.read_csv(results / f"seed{seed}" / "scores.csv")["truth"] <= 0).sum())
+        for seed in seeds
+    )
+    return "none" if n == 0 else f"{n // 3} of {300 * len(seeds)} pairs"
 
 
 def fit_rows(seeds: list[int], results: Path) -> list[str]:
@@ -178,6 +188,9 @@ def markdown(
             + "The pooled model runs at its shipped defaults; the Stan model is our "
             "reconstruction of the study's model at its published settings (2 chains x 150 "
             "warm-up + 150 draws).",
+            "",
+            f"Area-group pairs whose true size rounds to 0 have no relative error and are left "
+            f"out: {zeros(seeds, results)}.",
             "",
             "Mean absolute relative error (MARE) of the areas' hidden prevalences, averaged "
             "over the surveys (standard error over surveys in brackets); the paired difference "

@@ -32,6 +32,8 @@ EXPECTED_BENCHMARKS = {
     "study's model on the same simulated survey: time, ESS and accuracy per area",
     "stan_pooled_seeds.md": "the same comparison over several simulated surveys: accuracy per "
     "number of respondents per area with standard errors over surveys",
+    "stan_pooled_seeds_gamma.md": "the same over surveys whose area effects follow the study's "
+    "own (gamma) model",
 }
 
 
