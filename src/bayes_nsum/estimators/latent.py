@@ -36,6 +36,9 @@ from .latent_bias import BIAS_SAMPLES, draw_bias, integrate_bias
 
 NEWTON_MAX_STEPS = 60
 NEWTON_MAX_STEP = 1.0
+#: Newton stops when no step exceeds this: the quadrature is centred at the mode, and against a
+#: 1e-9 stop no log-likelihood of a 150 x 30 pooled fit moved by more than 1e-12
+NEWTON_TOL = 1e-6
 TRAPEZOID_NODES = 64
 FAMILIES = ("poisson", "negbin", "zheng")
 
@@ -283,11 +286,13 @@ def _prior_terms(lm: LatentModel, z: np.ndarray):
     return a * np.log(b) - gammaln(a) + a * z - b * ez, a - b * ez, -b * ez
 
 
-def _negbin_cells(z, y, obs, lr, shape, derivs: bool, zero_prob=None):
+def _negbin_cells(z, y, obs, lr, shape, derivs: bool, zero_prob=None, value: bool = True):
     r"""z-dependent part of the NB2 answers' log-likelihood summed over groups.
 
     z: (S, n) or (S, n, Q); y, obs: (n, G); lr, shape, zero_prob: (S, n|1, G). With zero
     inflation an answered zero contributes :math:`\log(\theta + (1-\theta) p_0(z))`.
+    ``value=False`` (Newton steps, which need the derivatives only) returns 0 for the value
+    unless zero inflation needs it for the derivatives.
     """
     if z.ndim == 3:  # add the node axis before the group axis
         y, obs = y[:, None, :], obs[:, None, :]
@@ -296,7 +301,8 @@ def _negbin_cells(z, y, obs, lr, shape, derivs: bool, zero_prob=None):
         zero_prob = None if zero_prob is None else zero_prob[:, :, None, :]
     zz = z[..., None]
     u = zz + lr - np.log(shape)
-    f = obs * (y * zz - (shape + y) * np.logaddexp(0.0, u))
+    need_f = value or not derivs or zero_prob is not None
+    f = obs * (y * zz - (shape + y) * np.logaddexp(0.0, u)) if need_f else np.zeros(1)
     sig = expit(u)
     g = obs * (y - (shape + y) * sig)
     h = -obs * (shape + y) * sig * (1 - sig)
@@ -409,7 +415,7 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
         const = np.where(np.isfinite(const), const, -np.inf)
     zheng = _ZhengCells(y0, obs, lr, shape) if lm.family == "zheng" else None
 
-    def terms(z, derivs=True):
+    def terms(z, derivs=True, value=True):
         lp = _prior_terms(lm, z)
         if zheng is not None:
             if not derivs:
@@ -427,7 +433,7 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
         zp = lm.zero_prob
         if not derivs:
             return _negbin_cells(z, y0, obsf, lr, shape, False, zp) + lp[0]
-        f, g, h = _negbin_cells(z, y0, obsf, lr, shape, True, zp)
+        f, g, h = _negbin_cells(z, y0, obsf, lr, shape, True, zp, value)
         return f + lp[0], g + lp[1], h + lp[2]
 
     # mode of the integrand (safeguarded Newton; log-concave for Poisson and NB2)
@@ -445,12 +451,12 @@ def _integrate(lm: LatentModel, y: np.ndarray, obs: np.ndarray, want_moments: bo
         safe = np.where(rsum > 0, rsum, 1.0)
         z = np.where(rsum > 0, np.maximum(z, np.log(np.maximum(s_count, 0.5) / safe)), z)
     for _ in range(NEWTON_MAX_STEPS):
-        _, g, h = terms(z)
+        _, g, h = terms(z, value=False)
         step = np.clip(-g / np.minimum(h, -1e-6), -NEWTON_MAX_STEP, NEWTON_MAX_STEP)
         z = z + step
-        if np.nanmax(np.abs(step)) < 1e-9:
+        if np.nanmax(np.abs(step)) < NEWTON_TOL:
             break
-    _, _, h = terms(z)
+    _, _, h = terms(z, value=False)
     scale = 1 / np.sqrt(np.maximum(-h, 1e-8))
     if lm.prior == "normal" and lm.family != "zheng":
         gh_x, gh_w = np.polynomial.hermite.hermgauss(lm.nodes)
