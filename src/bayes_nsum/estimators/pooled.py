@@ -226,8 +226,8 @@ class PooledModel(NSUMModel):
     def pooled_dim(self) -> str:
         return "group" if self.options["anchor"] == "posthoc" else "hidden"
 
-    #: adaptive Gauss-Hermite nodes of the post-fit integrals over the degree (LOO, degrees; the
-    #: sampler does not use it): 12 agree with 64 to 2e-9 per respondent on 150 x 30 (test_story)
+    #: adaptive Gauss-Hermite nodes of the post-fit integrals over the degree (LOO, degrees; not
+    #: the sampler's): 12 agree with 64 to 2e-9 per respondent on 150 x 30 (test_story: 1e-6)
     POSTFIT_NODES = 12
     #: ratio of the data's precision about an area's log rate to the pooling prior's precision
     #: above which ``area_effects = "auto"`` centres a group's area effects
