@@ -57,14 +57,18 @@ def run_seed(seed: int, results: Path, area_dist: str) -> None:
     subprocess.run(args, check=True, cwd=ROOT)
 
 
-def per_seed(seeds: list[int], results: Path) -> pd.DataFrame:
-    """One row per seed, method and respondents per area (``all`` included): MARE, cover90."""
-    rows = []
+def per_seed(seeds: list[int], results: Path) -> tuple[pd.DataFrame, int, int]:
+    """One row per seed, method and respondents per area (``all`` included): MARE, cover90;
+    and how many (area, group) pairs, of how many, were left out for a true size of 0."""
+    rows, dropped, pairs = [], 0, 0
     for seed in seeds:
         path = results / f"seed{seed}" / "scores.csv"
         if not path.is_file():
             raise SystemExit(f"no results for seed {seed}: {path} (run with --run)")
         s = pd.read_csv(path)
+        one_method = s[s["method"] == s["method"].iloc[0]]
+        dropped += int((one_method["truth"] <= 0).sum())
+        pairs += len(one_method)
         s = s[s["truth"] > 0]  # a relative error needs a true size above 0 (see the page)
         s["n"] = s["n_per_area"].astype(str)
         both = pd.concat([s, s.assign(n="all")])
@@ -72,10 +76,10 @@ def per_seed(seeds: list[int], results: Path) -> pd.DataFrame:
             mare=("abs_rel_err", "mean"), cover90=("covered", "mean")
         )
         rows.append(agg.reset_index().assign(seed=seed))
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True), dropped, pairs
 
 
-def merge(table: pd.DataFrame) -> pd.DataFrame:
+def merge(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Mean and standard error over seeds, and the paired pooled - Stan MARE difference."""
     k = table["seed"].nunique()
 
@@ -98,15 +102,6 @@ def merge(table: pd.DataFrame) -> pd.DataFrame:
 
 def order(n: str) -> float:
     return float("inf") if n == "all" else float(n)
-
-
-def zeros(seeds: list[int], results: Path) -> str:
-    """How many (area, group) pairs per method had a true size of 0, over all seeds."""
-    n = sum(
-        int((pd.read_csv(results / f"seed{seed}" / "scores.csv")["truth"] <= 0).sum())
-        for seed in seeds
-    )
-    return "none" if n == 0 else f"{n // 3} of {300 * len(seeds)} pairs"
 
 
 def fit_rows(seeds: list[int], results: Path) -> list[str]:
@@ -132,7 +127,12 @@ def fit_rows(seeds: list[int], results: Path) -> list[str]:
 
 
 def markdown(
-    out: pd.DataFrame, diff: pd.DataFrame, seeds: list[int], results: Path, area_dist: str
+    out: pd.DataFrame,
+    diff: pd.DataFrame,
+    seeds: list[int],
+    results: Path,
+    area_dist: str,
+    left_out: str,
 ) -> str:
     methods = ["pooled", "Stan", "Killworth"]
     ns = sorted(out["n"].unique(), key=order)
@@ -190,7 +190,7 @@ def markdown(
             "warm-up + 150 draws).",
             "",
             f"Area-group pairs whose true size rounds to 0 have no relative error and are left "
-            f"out: {zeros(seeds, results)}.",
+            f"out: {left_out}.",
             "",
             "Mean absolute relative error (MARE) of the areas' hidden prevalences, averaged "
             "over the surveys (standard error over surveys in brackets); the paired difference "
@@ -224,11 +224,12 @@ def main(argv=None) -> None:
     if args.run:
         for seed in seeds:
             run_seed(seed, results, args.area_dist)
-    table = per_seed(seeds, results)
+    table, dropped, pairs = per_seed(seeds, results)
     out, diff = merge(table)
+    left_out = "none" if dropped == 0 else f"{dropped} of {pairs} pairs"
     table.to_csv(results / "per_seed.csv", index=False)
     out.merge(diff, on="n", how="left").to_csv(results / "merged.csv", index=False)
-    text = markdown(out, diff, seeds, results, args.area_dist)
+    text = markdown(out, diff, seeds, results, args.area_dist, left_out)
     Path(out_page).write_text(text)
     print(text)
 

@@ -167,6 +167,10 @@ def simulate_pooled(
     K = len(groups)
 
     mu, sigma = _check_real(mu, "mu"), _pos_check(_check_real(sigma, "sigma"), "sigma")
+    if area_distribution not in ("lognormal", "gamma"):
+        raise DataError(
+            f"area_distribution must be 'lognormal' or 'gamma', got {area_distribution!r}"
+        )
 
     default_prev = dict(zip(known, _default_prevalence(len(known), 0.005, 0.05), strict=True))
     default_prev |= dict(zip(hidden, _default_prevalence(len(hidden), 0.001, 0.01), strict=True))
@@ -218,15 +222,11 @@ def simulate_pooled(
     if area_distribution == "lognormal":
         z = area_rng.standard_normal((J, K))
         log_p = log_mu + sd * z
-    elif area_distribution == "gamma":
-        a = np.where(sd > 0, (log_mu / np.where(sd > 0, sd, 1.0)) ** 2, 1.0)
-        rho = area_rng.gamma(a, -log_mu / a, size=(J, K))
-        log_p = np.where(sd > 0, -rho, log_mu)
-        z = (log_p - log_mu) / np.where(sd > 0, sd, 1.0)  # standardised, as for "lognormal"
-    else:
-        raise DataError(
-            f"area_distribution must be 'lognormal' or 'gamma', got {area_distribution!r}"
-        )
+    else:  # gamma rho = -log p with mean -log mu and sd sd; degenerate where sd = 0
+        safe_sd = np.where(sd > 0, sd, 1.0)
+        a = np.where(sd > 0, (log_mu / safe_sd) ** 2, 1.0)
+        log_p = np.where(sd > 0, -area_rng.gamma(a, -log_mu / a, size=(J, K)), log_mu)
+        z = (log_p - log_mu) / safe_sd  # standardised, as for "lognormal"
     p = np.minimum(np.exp(log_p), 0.4999)
     size = np.rint(p * base)
     rate = size / pop[:, None]
