@@ -12,6 +12,12 @@ on the project's 2-core machine). With pystan installed (``pip install -e '.[ben
 Stan implementation of the study's model on the same simulated survey of 150 areas, in the same
 run, and adds that table to the page. About 10 minutes on 2 idle cores without the Stan
 comparison, about 25 with it.
+
+The other benchmark scripts are studies that take from minutes to many hours each; every one
+is in :data:`STUDIES` with the command that made its documented results. ``--list`` prints
+them, ``--study NAME`` (repeatable) runs the named ones after the speed set, ``--all`` runs every
+one (a day or more on 2 cores). ``tests/test_docs.py`` checks that every script in
+``benchmarks/`` is either run by the speed set or listed here.
 """
 
 from __future__ import annotations
@@ -27,6 +33,77 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PREVIOUS = HERE / "results" / "refactor_check"
+
+
+#: name -> (script and arguments, what it writes, about how long on 2 idle cores)
+STUDIES: dict[str, tuple[list[str], str, str]] = {
+    "barrier_100k": (
+        ["benchmarks/speed.py", "--models", "combined:group/quadrature", "--n", "100000",
+         "--chains", "2", "--draws", "400", "--tune", "400",
+         "--out", "benchmarks/results/barrier_grid_n100k"],
+        "docs/benchmarks/speed.md (per-group dispersion at n = 100,000)", "7 min",
+    ),
+    "barrier_gradient": (
+        ["benchmarks/barrier_grid_gradient.py", "100000"],
+        "console (CPU ms per gradient, docs/benchmarks/speed.md)", "2 min",
+    ),
+    "pooled_gradient": (
+        ["benchmarks/pooled_gradient.py", "--areas", "1600", "--per-area", "100"],
+        "benchmarks/out/pooled_gradient (docs/benchmarks/pooled.md)", "5 min",
+    ),
+    "pooled_national": (
+        ["benchmarks/pooled_speed.py", "--areas", "1600", "--per-area", "100",
+         "--out", "benchmarks/results/national_cpu"],
+        "docs/benchmarks/speed.md (national pooled model)", "hours",
+    ),
+    "classical": (
+        ["benchmarks/compare_classical.py"], "docs/benchmarks/classical_vs_bayesian.md", "15 min",
+    ),
+    "pooled_vs_killworth": (
+        ["benchmarks/pooled_vs_killworth.py", "--seeds", "3", "--draws", "500"],
+        "docs/benchmarks/pooled.md", "40 min",
+    ),
+    "stan_seeds": (
+        ["benchmarks/stan_seeds.py", "--seeds", "11,12,13,14,15", "--run"],
+        "docs/benchmarks/stan_pooled_seeds.md", "3 hours",
+    ),
+    "stan_seeds_gamma": (
+        ["benchmarks/stan_seeds.py", "--seeds", "21,22,23,24", "--area-dist", "gamma", "--run"],
+        "docs/benchmarks/stan_pooled_seeds_gamma.md", "3 hours",
+    ),
+    "sbc": (
+        ["benchmarks/sbc_run.py", "--model", "combined", "--replications", "100", "--n", "300",
+         "--draws", "300", "--tune", "400", "--out", "benchmarks/out/sbc_combined"],
+        "docs/benchmarks/calibration.md (one model per run; merge seeds with sbc_merge.py)",
+        "hours",
+    ),
+    "roster": (
+        ["benchmarks/roster_study.py", "--replications", "3", "--draws", "1000",
+         "--out", "benchmarks/out/roster"],
+        "docs/guide/roster.md", "10 min per 3 surveys",
+    ),
+    "evidence": (
+        ["benchmarks/evidence_study.py", "--replications", "30", "--out",
+         "benchmarks/results/evidence"],
+        "docs/guide/evidence.md", "1 hour",
+    ),
+    "weights": (
+        ["benchmarks/weights_study.py", "--replications", "40", "--out",
+         "benchmarks/results/weights"],
+        "docs/guide/weights.md", "1 hour",
+    ),
+    "weights_rwanda": (
+        ["benchmarks/weights_rwanda.py", "--out", "benchmarks/results/weights_rwanda"],
+        "docs/guide/weights.md", "5 min",
+    ),
+    "validate_large": (
+        ["benchmarks/validate_large.py"], "benchmarks/out/validate_large (docs/guide/data-protection.md)",
+        "5 min",
+    ),
+}  # fmt: skip
+#: scripts that other scripts run or that merge results (not studies of their own)
+HELPERS = {"run_all.py", "sbc_merge.py", "stan_pooled.py", "sweep_speed.py", "speed.py",
+           "pooled_speed.py"}  # fmt: skip
 
 
 def run(args: list[str]) -> None:
@@ -105,7 +182,14 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/out/latest")
     p.add_argument("--page", default="docs/benchmarks/latest.md")
     p.add_argument("--page-only", action="store_true", help="regenerate the page from --out")
+    p.add_argument("--study", action="append", default=[], choices=sorted(STUDIES))
+    p.add_argument("--all", action="store_true", help="also run every study (a day or more)")
+    p.add_argument("--list", action="store_true", help="list the studies and exit")
     a = p.parse_args()
+    if a.list:
+        for name, (args, writes, took) in STUDIES.items():
+            print(f"{name:22s} {took:>22s}  python {' '.join(args)}\n{'':47s}-> {writes}")
+        return
     out = ROOT / a.out
     if not a.page_only:
         run(["benchmarks/speed.py", "--models", "degree,combined,combined:shared", "--n", "1000",
@@ -118,6 +202,10 @@ def main() -> None:
             run(["benchmarks/stan_pooled.py", "--out", str(out / "stan_pooled.md")])
     (ROOT / a.page).write_text(page(out))
     print(f"wrote {a.page}")
+    for name in STUDIES if a.all else a.study:
+        args, writes, took = STUDIES[name]
+        print(f"study {name} (about {took}) -> {writes}", flush=True)
+        run(args)
 
 
 if __name__ == "__main__":

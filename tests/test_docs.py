@@ -285,6 +285,18 @@ def test_no_module_is_too_long():
     assert not long, f"modules over 600 lines: {long}"
 
 
+def test_make_benchmarks_knows_every_benchmark_script():
+    """`make benchmarks` (benchmarks/run_all.py) runs the speed set and can run every study: a
+    new script that is neither a helper nor a listed study would be forgotten."""
+    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
+    run_all = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_all)
+    listed = {args[0].removeprefix("benchmarks/") for args, _, _ in run_all.STUDIES.values()}
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("*.py")}
+    assert not scripts - listed - run_all.HELPERS, "benchmark scripts run_all.py does not list"
+    assert listed <= scripts and run_all.HELPERS <= scripts, "run_all.py names missing scripts"
+
+
 # ---------------------------------------------------------------------------------------------
 # slow: docs build
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,8 @@ EXPECTED_FREE = {
         "mu": (),
         "sigma": (),
         "log_visible": ("hidden",),
-        "rho": ("group",),
+        "rho_known_groups": ("known",),
+        "log_barrier_shape": ("hidden",),  # rho of the hidden groups: a deterministic
         "log_degree": ("respondent",),
     },
     "combined": {
@@ -37,7 +38,8 @@ EXPECTED_FREE = {
         "sigma": (),
         "log_visible": ("hidden",),
         "tau": ("hidden",),
-        "rho": ("group",),
+        "rho_known_groups": ("known",),
+        "log_barrier_shape": ("hidden",),
         "log_degree": ("respondent",),
     },
     "overdispersed": {

@@ -46,7 +46,12 @@ Two forms of the barrier term (``[model] barrier_dispersion``):
   a matrix product over distinct answer rows x about 32 nodes x groups); ``"latent"``
   (``"auto"`` up to ``LARGE_N`` respondents, and with the gamma degree) samples a latent
   log-degree per respondent (NUTS in n + a few dimensions; slow beyond a few tens of
-  thousands of respondents).
+  thousands of respondents). With a Beta or Uniform(0, 1) prior on every hidden group's
+  :math:`\rho_H` (the default), the sampler moves on :math:`\log\alpha_H`
+  (``log_barrier_shape``) instead of :math:`\rho_H`: the same model in coordinates where the
+  unidentified :math:`\tau_H` leaves the likelihood (``_group_barrier_shape``); ``rho`` stays
+  in the results as a deterministic, and the known groups' dispersions are sampled as
+  ``rho_known_groups``.
 * ``"shared"``: one dispersion :math:`\rho` for all known groups, :math:`\alpha_k = b\,r_k`
   with :math:`b = 1/\rho - 1`, and a dispersion :math:`\rho_H` per hidden group,
   :math:`\alpha_H = r_H(1/\rho_H - 1)`. Both act on the *reported* share :math:`r`
@@ -214,13 +219,13 @@ class MaltielModel(NSUMModel):
         return super().data_arrays(y)
 
     def structure_key(self) -> str:
-        key = super().structure_key()
-        if not self.grid_degrees:
-            return key
         import hashlib
 
-        # the grids are planned from the answers: a model of other answers needs its own
-        return hashlib.sha256((key + self.answers().tobytes().hex()).encode()).hexdigest()[:16]
+        # the hidden groups' barrier parametrisation depends on prior values (Uniform(0, 1))
+        key = super().structure_key() + f"log_shape={self.hidden_log_shape}"
+        if self.grid_degrees:  # grids planned from the answers: other answers need their own
+            key += self.answers().tobytes().hex()
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     # -- priors ---------------------------------------------------------------------------
     def param_groups(self) -> dict[str, list[str] | None]:
@@ -307,11 +312,10 @@ class MaltielModel(NSUMModel):
                     ),
                 )
             elif self.barrier:
-                rho = create_group_param("rho", self.priors["rho"], "group")
                 # true share p_k of each group: known m_k; hidden N_H / N = v_H / (tau delta)
                 log_p = self._log_true_share(log_known, log_visible)
                 shape = pm.Deterministic(
-                    "barrier_shape", pt.exp(log_p) * (1 / rho - 1), dims="group"
+                    "barrier_shape", self._group_barrier_shape(log_p), dims="group"
                 )
                 if self.grid_degrees:
                     plan = self.grid_plan
@@ -335,6 +339,66 @@ class MaltielModel(NSUMModel):
             else:
                 pm.Potential("loglik", poisson_collapsed_loglik(stats, log_rate, mu, sigma, kind))
         return model
+
+    @property
+    def hidden_log_shape(self) -> bool:
+        """Whether the per-group barrier model samples each hidden group's barrier shape on the
+        log scale instead of its dispersion (see :meth:`_group_barrier_shape`): with a Beta or
+        Uniform(0, 1) prior on every hidden group's rho."""
+        if not self.barrier or self.shared_barrier:
+            return False
+        priors = self.priors["rho"]
+        return all(
+            priors[g].dist == "Beta"
+            or (priors[g].dist == "Uniform" and priors[g].params == {"lower": 0.0, "upper": 1.0})
+            for g in self.data.hidden
+        )
+
+    def _group_barrier_shape(self, log_p):
+        r"""Barrier shapes :math:`\alpha_k = p_k(1/\rho_k - 1)` of the per-group model.
+
+        A hidden group's shape is what the answers inform, and :math:`p_H = v_H/(\tau_H
+        \delta_H)` involves the unidentified :math:`\tau_H`: sampled as :math:`(\tau_H,
+        \rho_H)` the posterior lies along a curved ridge that NUTS crosses in small steps.
+        With a Beta(a, b) prior on :math:`\rho_H` (Uniform(0, 1) is Beta(1, 1)) the model
+        instead samples :math:`\eta_H = \log\alpha_H = \log p_H + \log u_H`,
+        :math:`u_H = (1-\rho_H)/\rho_H`, whose prior given :math:`p_H` follows from
+        :math:`1 - \rho_H \sim \mathrm{Beta}(b, a)`:
+
+        .. math::
+            \log p(\eta_H \mid p_H) = b \log\sigma(z) + a \log\sigma(-z) - \log B(a, b),
+            \quad z = \eta_H - \log p_H
+
+        (the logistic density for Beta(1, 1)). The joint prior of every parameter, and so the
+        model, is unchanged; :math:`\rho_H = \sigma(-z)` is kept as a deterministic.
+        """
+        from ..priors import prior_data
+
+        priors = self.priors["rho"]
+        if not self.hidden_log_shape:
+            rho = create_group_param("rho", priors, "group")
+            return pt.exp(log_p) * (1 / rho - 1)
+        nk = len(self.data.known)
+        rho_known = create_group_param(
+            "rho_known_groups", {g: priors[g] for g in self.data.known}, "known"
+        )
+        ab = [
+            priors[g].canonical() if priors[g].dist == "Beta" else {"alpha": 1.0, "beta": 1.0}
+            for g in self.data.hidden
+        ]
+        pd = prior_data("rho_hidden", {k: [x[k] for x in ab] for k in ("alpha", "beta")})
+        eta = pm.CustomDist(
+            "log_barrier_shape",
+            log_p[nk:],
+            pd["alpha"],
+            pd["beta"],
+            logp=_log_shape_logp,
+            random=_log_shape_random,
+            dims="hidden",
+        )
+        rho_h = pt.sigmoid(log_p[nk:] - eta)
+        pm.Deterministic("rho", pt.concatenate([rho_known, rho_h]), dims="group")
+        return pt.concatenate([pt.exp(log_p[:nk]) * (1 / rho_known - 1), pt.exp(eta)])
 
     def _log_true_share(self, log_known, log_visible):
         """log p_k: known groups m_k; hidden groups v_H / (tau_H delta_H) (symbolic)."""
@@ -444,3 +508,17 @@ class CombinedModel(MaltielModel):
     barrier = True
     transmission = True
     options_used = (*MaltielModel.options_used, "barrier_dispersion", "degree_integration")
+
+
+def _log_shape_logp(value, loc, a, b):
+    """Log density of the log barrier shape given a Beta(a, b) prior on rho (see
+    ``_group_barrier_shape``)."""
+    z = value - loc
+    betaln = pt.gammaln(a) + pt.gammaln(b) - pt.gammaln(a + b)
+    return -b * pt.softplus(-z) - a * pt.softplus(z) - betaln
+
+
+def _log_shape_random(loc, a, b, rng=None, size=None):
+    """Draws of the log barrier shape: log p + log((1 - rho) / rho) with rho ~ Beta(a, b)."""
+    rho = rng.beta(a, b, size=size)
+    return loc + np.log1p(-rho) - np.log(rho)
