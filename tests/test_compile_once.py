@@ -76,3 +76,23 @@ def test_sweep_reuses_the_compiled_model(small_prep, monkeypatch):
     np.testing.assert_array_equal(c2.data["prior__mu__lower"], 4.0)
     np.testing.assert_array_equal(c2.data["ard_totals"], second.stats.totals)
     assert run.compiled_for(first, {"backend": "pymc"}) is None
+
+
+def test_keep_heap_applies_glibc_settings_once_and_can_be_turned_off(monkeypatch):
+    """Sampling asks glibc to keep freed memory (see bayes_nsum.fit.keep_heap): applied on
+    Linux, skipped with BAYES_NSUM_KEEP_HEAP=0, and each setting accepted by mallopt."""
+    import sys
+
+    from bayes_nsum import fit
+
+    run = fit.keep_heap.__wrapped__  # uncached, so that the environment is read again
+    monkeypatch.setenv("BAYES_NSUM_KEEP_HEAP", "0")
+    assert run() is False
+    monkeypatch.delenv("BAYES_NSUM_KEEP_HEAP")
+    assert run() is sys.platform.startswith("linux")
+    # nutpie sampling calls it (cached: once per process)
+    calls = []
+    monkeypatch.setattr(fit, "keep_heap", lambda: calls.append(1))
+    monkeypatch.setattr("nutpie.sample", lambda *a, **k: "tree")
+    settings = fit.sampler_settings(draws=1, tune=1, chains=1, seed=1)
+    assert fit.sample_compiled(object(), settings) == "tree" and calls == [1]
