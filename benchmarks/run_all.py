@@ -190,7 +190,9 @@ def main() -> None:
         for name, (args, writes, took) in STUDIES.items():
             print(f"{name:22s} {took:>22s}  python {' '.join(args)}\n{'':47s}-> {writes}")
         return
-    out = ROOT / a.out
+    out = (ROOT / a.out).resolve()
+    if out.is_relative_to(ROOT):  # commands on the page name paths from the repository root
+        out = out.relative_to(ROOT)
     if not a.page_only:
         run(["benchmarks/speed.py", "--models", "degree,combined,combined:shared", "--n", "1000",
              "--out", str(out / "speed")])  # fmt: skip
@@ -199,8 +201,10 @@ def main() -> None:
         if importlib.util.find_spec("stan") is None:
             print("pystan is not installed (pip install -e '.[bench]'): Stan comparison skipped")
         else:
-            run(["benchmarks/stan_pooled.py", "--out", str(out / "stan_pooled.md")])
-    (ROOT / a.page).write_text(page(out))
+            # its own results folder: the default one holds the documented run's records
+            run(["benchmarks/stan_pooled.py", "--out", str(out / "stan_pooled.md"),
+                 "--results", str(out / "stan_pooled")])  # fmt: skip
+    (ROOT / a.page).write_text(page(ROOT / out))
     print(f"wrote {a.page}")
     for name in STUDIES if a.all else a.study:
         args, writes, took = STUDIES[name]

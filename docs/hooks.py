@@ -34,6 +34,9 @@ EXPECTED_BENCHMARKS = {
     "number of respondents per area with standard errors over surveys",
     "stan_pooled_seeds_gamma.md": "the same over surveys whose area effects follow the study's "
     "own (gamma) model",
+    "latest.md": "the latest `make benchmarks` run: per model, sampling time, ESS per second and "
+    "peak memory beside the previous release's, and the pooled model against the study's model "
+    "in Stan on the same survey",
 }
 
 

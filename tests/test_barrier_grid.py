@@ -70,6 +70,22 @@ def test_plan_summarises_every_respondent_with_weights():
     # every row in exactly one bucket, buckets contiguous
     assert plan.bounds[0][0] == 0 and plan.bounds[-1][1] == len(plan.count)
     assert all(a[1] == b[0] for a, b in zip(plan.bounds, plan.bounds[1:], strict=False))
+    # the chunk layout of the batched product: every row once, in a chunk of its own bucket,
+    # padding rows empty with weight 0
+    data = plan.data_dict()
+    take, bucket = plan.chunks()
+    real = take[take >= 0]
+    np.testing.assert_array_equal(real, np.arange(len(plan.count)))
+    row_bucket = np.repeat(bucket, plan.chunk_rows)[take >= 0]
+    for b, (a0, b0) in enumerate(plan.bounds):
+        assert set(row_bucket[a0:b0]) == {b}
+    assert data["ard_row_count"].sum() == pytest.approx(len(y))
+    pad = take < 0
+    assert not data["ard_row_obs"][pad].any() and not data["ard_row_count"][pad].any()
+    np.testing.assert_array_equal(
+        data["ard_row_y"][data["ard_middle_slot"]], plan.y[plan.middle_rows()]
+    )
+    assert len(take) % plan.chunk_rows == 0 and plan.grids.shape == (len(plan.bounds), 4)
     w = np.linspace(0.5, 2.0, len(y))
     weighted = plan_grids(y, np.log(SHARES), w / w.mean())
     assert weighted.count.sum() == pytest.approx(len(y))
