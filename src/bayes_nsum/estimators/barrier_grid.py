@@ -122,8 +122,8 @@ class GridPlan:
         return np.concatenate(take), np.asarray(bucket)
 
     def data_dict(self) -> dict[str, np.ndarray]:
-        """The rows laid out in chunks (padding: no answer, weight 0), the bucket of every chunk
-        and the chunk slot of every bucket's middle row."""
+        """The rows laid out in chunks (padding: no answer, weight 0), their row sums, the
+        bucket of every chunk and the chunk slot of every bucket's middle row."""
         take, bucket = self.chunks()
         pad = take < 0
         slot = np.empty(len(self.count), dtype=int)
@@ -133,6 +133,7 @@ class GridPlan:
             "ard_row_y": np.where(pad[:, None], 0.0, self.y[safe]),
             "ard_row_obs": np.where(pad[:, None], 0.0, self.observed[safe]),
             "ard_row_count": np.where(pad, 0.0, self.count[safe]),
+            "ard_row_total": np.where(pad, 0.0, self.y[safe].sum(axis=1)),
             "ard_chunk_bucket": bucket,
             "ard_middle_slot": slot[self.middle_rows()],
         }
@@ -348,7 +349,7 @@ def grid_loglik(stats, keys, plan: GridPlan, log_rate, shape, mu, sigma):
     a = keys.row_obs.reshape((-1, plan.chunk_rows, n_groups)) * shape[None, None, :] + y
     x = nodes[keys.chunk_bucket][:, None, :]  # (C, 1, J)
     f = (
-        pt.sum(y, axis=2)[:, :, None] * x
+        keys.row_total.reshape((-1, plan.chunk_rows))[:, :, None] * x
         - pt.matmul(a, sp[keys.chunk_bucket])
         - (x - mu) ** 2 / (2 * sigma**2)
     )  # (C, R, J)

@@ -89,7 +89,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from ..errors import BayesNsumError
-from ..priors import Prior, PriorConfig, create_group_param
+from ..priors import Prior, PriorConfig, create_group_param, prior_data
 from .barrier_grid import GridPlan, grid_loglik, plan_grids
 from .base import NSUMModel, draws_array
 from .components import (
@@ -372,8 +372,6 @@ class MaltielModel(NSUMModel):
         (the logistic density for Beta(1, 1)). The joint prior of every parameter, and so the
         model, is unchanged; :math:`\rho_H = \sigma(-z)` is kept as a deterministic.
         """
-        from ..priors import prior_data
-
         priors = self.priors["rho"]
         if not self.hidden_log_shape:
             rho = create_group_param("rho", priors, "group")
