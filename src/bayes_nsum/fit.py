@@ -3,6 +3,9 @@
 Backends:
 
 * ``nutpie`` (default): the model is compiled with nutpie's numba backend and sampled in Rust.
+* ``nutpie-jax``: nutpie's sampler (same adaptation and draws format) on a model compiled with
+  JAX, for a GPU: the log density and its gradient run on JAX's default device. Needs the
+  optional ``jax`` extra. On CPUs the numba backend is faster.
 * ``pymc``: PyMC's own NUTS (C backend; slow to compile the first time, cached afterwards).
 * ``numpyro``: JAX/NumPyro NUTS through ``pm.sample(nuts_sampler="numpyro")``; needs the
   optional ``jax`` extra (``pip install bayes_nsum[jax]``).
@@ -81,22 +84,35 @@ def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = N
     """
     backend = settings["backend"]
     timings = {} if timings is None else timings
-    if backend == "nutpie":
+    if backend in ("nutpie", "nutpie-jax"):
         t0 = time.perf_counter()
-        compiled = compile_nutpie(model)
+        compiled = compile_nutpie(model, jax=backend == "nutpie-jax")
         timings["compile_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         tree = sample_compiled(compiled, settings)
         timings["sample_s"] = time.perf_counter() - t0
         return tree
-    return _sample_pymc(model, settings)
+    return _sample_pymc(model, settings, timings)
 
 
-def compile_nutpie(model):
-    """Compile a PyMC model for nutpie (numba backend)."""
+def compile_nutpie(model, jax: bool = False):
+    """Compile a PyMC model for nutpie: numba backend, or JAX (log density and gradient) when
+    ``jax`` is true."""
     import nutpie
 
-    return nutpie.compile_pymc_model(model)
+    if not jax:
+        return nutpie.compile_pymc_model(model)
+    _require_jax("nutpie-jax")
+    return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
+
+
+def _require_jax(backend: str) -> None:
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        raise BayesNsumError(
+            f"backend '{backend}' needs JAX: pip install 'bayes_nsum[jax]'"
+        ) from None
 
 
 #: glibc ``mallopt`` settings for sampling (parameter number, value); see :func:`keep_heap`
@@ -150,7 +166,7 @@ def sample_compiled(compiled, settings: dict[str, Any]):
     return tree
 
 
-def _sample_pymc(model, settings: dict[str, Any]):
+def _sample_pymc(model, settings: dict[str, Any], timings: dict[str, float]):
     import pymc as pm
 
     backend = settings["backend"]
@@ -179,7 +195,7 @@ def _sample_pymc(model, settings: dict[str, Any]):
     from pymc.sampling.jax import sample_jax_nuts
 
     try:
-        return sample_jax_nuts(
+        tree = sample_jax_nuts(
             draws=int(settings["draws"]),
             tune=int(settings["tune"]),
             chains=int(settings["chains"]),
@@ -193,6 +209,9 @@ def _sample_pymc(model, settings: dict[str, Any]):
         )
     except Exception as exc:  # noqa: BLE001 - report the backend failure in one line
         raise BayesNsumError(f"numpyro backend failed: {type(exc).__name__}: {exc}") from exc
+    # NumPyro's own sampling loop (JAX compilation included), without PyMC's post-processing
+    timings["sampler_s"] = float(tree["posterior"].attrs.get("sampling_time", float("nan")))
+    return tree
 
 
 def fit_model(model, compiled=None, with_prior: bool = True, **overrides: Any):

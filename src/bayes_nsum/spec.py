@@ -101,7 +101,8 @@ SCHEMA: dict[str, dict[str, str]] = {
         "tune": "tuning steps per chain (default 1000)",
         "chains": "number of chains (default 4)",
         "seed": "random seed (default 20240521)",
-        "backend": "'nutpie' (default), 'pymc' or 'numpyro'",
+        "backend": "'nutpie' (default), 'nutpie-jax' (nutpie's sampler on a JAX-compiled "
+        "model: for a GPU; needs the jax extra), 'pymc' or 'numpyro'",
         "target_accept": "NUTS target acceptance (default 0.8; raise it if there are divergences)",
         "cores": "parallel chains (default 2)",
         "progress": "show progress bars (default true)",
@@ -148,7 +149,7 @@ DIAGNOSTIC_DEFAULTS: dict[str, Any] = {
     "max_treedepth_share": 0.05,
 }
 
-BACKENDS = ("nutpie", "pymc", "numpyro")
+BACKENDS = ("nutpie", "nutpie-jax", "pymc", "numpyro")
 
 #: defaults of ``[output]`` keys read elsewhere than here
 OUTPUT_DEFAULTS: dict[str, Any] = {"respondent_level": False, "min_area_respondents": 10}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..spec import BACKENDS
 from .common import EXIT_UNCONVERGED, add_sampler_options, print_fit_summary, sampler_overrides
 
 
@@ -43,7 +44,7 @@ def add_parser(sub) -> None:
     f.add_argument("spec")
     f.add_argument("--out")
     add_sampler_options(f)
-    f.add_argument("--backend", choices=["nutpie", "pymc", "numpyro"])
+    f.add_argument("--backend", choices=BACKENDS)
     f.add_argument("--prior-set")
     f.add_argument("--quiet", action="store_true", help="no progress bars")
     f.add_argument("--allow-unconverged", action="store_true")
