@@ -4,6 +4,9 @@
 #   1. the JAX log density + gradient on the GPU (benchmarks/pooled_gradient.py --jax);
 #   2. one fit with NumPyro on the GPU (backend "numpyro", 4 chains vectorised), 4 chains x
 #      (TUNE + DRAWS), default 400 + 400, with NumPyro's progress bar in the log.
+# Run on 2026-12-01 as `T1=40 T2=175 bash benchmarks/device_gpu_national.sh`: the fit was stopped
+# in PyMC's post-processing (docs/benchmarks/pooled.md). The default window T2=300 lets it finish
+# (about 12 minutes of device time with the machine's start).
 # Needs, in .whl (carried), the wheels listed in benchmarks/device_national.sh; JAX, NumPyro
 # and numba are on the machine. Results: $OUT/gpu_*.json and $OUT/gpu_national.log.
 set -u
@@ -17,7 +20,7 @@ date +%T; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,n
 timeout ${T1:-45} python3 benchmarks/pooled_gradient.py --areas 1600 --per-area 100 --jax \
   --out /tmp/r0 && cp /tmp/r0/pooled_gradient_jax.json $OUT/gpu_gradient_jax.json
 date +%T
-BENCH_LABEL="H200 GPU (NumPyro, 4 chains vectorised)" timeout ${T2:-190} python3 \
+BENCH_LABEL="H200 GPU (NumPyro, 4 chains vectorised)" timeout ${T2:-300} python3 \
   benchmarks/pooled_speed.py --areas 1600 --per-area 100 --backend numpyro --progress \
   --draws ${DRAWS:-400} --tune ${TUNE:-400} --out /tmp/r2 \
   && cp /tmp/r2/pooled_speed.json $OUT/gpu_numpyro.json
