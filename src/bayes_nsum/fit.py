@@ -7,8 +7,8 @@ Backends:
   JAX, for a GPU: the log density and its gradient run on JAX's default device. Needs the
   optional ``jax`` extra. On CPUs the numba backend is faster.
 * ``pymc``: PyMC's own NUTS (C backend; slow to compile the first time, cached afterwards).
-* ``numpyro``: JAX/NumPyro NUTS through ``pm.sample(nuts_sampler="numpyro")``; needs the
-  optional ``jax`` extra (``pip install bayes_nsum[jax]``).
+* ``numpyro``: JAX/NumPyro NUTS through PyMC's ``sample_jax_nuts`` (chains vectorised); needs
+  the optional ``jax`` extra (``pip install bayes_nsum[jax]``).
 
 Every backend is seeded; the same model, data, settings and seed give identical draws.
 
@@ -80,7 +80,9 @@ def noticed_interrupt() -> Iterator[None]:
 def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = None):
     """Sample a PyMC model with the chosen backend; returns an ArviZ DataTree.
 
-    ``timings`` (if given) receives ``compile_s`` (nutpie only) and ``sample_s``.
+    ``timings`` (if given) receives ``compile_s`` (nutpie backends), ``sampler_s`` (numpyro:
+    NumPyro's own loop, JAX compilation included, without PyMC's post-processing) and
+    ``sample_s``.
     """
     backend = settings["backend"]
     timings = {} if timings is None else timings
