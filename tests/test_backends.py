@@ -65,3 +65,35 @@ def test_numpyro_records_its_own_sampling_time(monkeypatch):
     timings = {}
     fit.sample(object(), fit.sampler_settings(backend="numpyro"), timings)
     assert timings["sampler_s"] == 12.5
+
+
+def test_gate_counts_numpyro_trees_at_the_maximal_depth():
+    """NumPyro (through PyMC) reports tree depths but no "reached the maximum" flag; the gate
+    must still count them, not pass the check by default."""
+    import numpy as np
+
+    from bayes_nsum.result import compute_diagnostics
+
+    rng = np.random.default_rng(0)
+
+    def depth_check(depth):
+        tree = xr.DataTree.from_dict(
+            {
+                "posterior": xr.Dataset({"mu": (("chain", "draw"), rng.normal(size=(4, 100)))}),
+                "sample_stats": xr.Dataset(
+                    {
+                        "diverging": (("chain", "draw"), np.zeros((4, 100), bool)),
+                        "tree_depth": (("chain", "draw"), depth),
+                    }
+                ),
+            }
+        )
+        checks = compute_diagnostics(tree)["checks"]
+        return {c["check"]: c for c in checks}["treedepth_share"]
+
+    depth = np.full((4, 100), 4)
+    depth[:, :10] = 10  # 10% of the draws at NumPyro's maximal depth
+    check = depth_check(depth)
+    assert check["value"] == pytest.approx(0.1) and not check["passed"]
+    check = depth_check(np.full((4, 100), 9))
+    assert check["value"] == 0.0 and check["passed"]

@@ -224,6 +224,11 @@ def _param_label(name: str, index: tuple) -> str:
     return name if not index else f"{name}[{', '.join(map(str, index))}]"
 
 
+#: NumPyro's default maximal tree depth (the numpyro backend does not change it); PyMC reports
+#: NumPyro's depths as floor(log2(steps)) + 1, which is 10 for a tree of 1,023 steps
+NUMPYRO_MAX_TREE_DEPTH = 10
+
+
 def compute_diagnostics(
     tree: xr.DataTree, thresholds: dict[str, Any] | None = None, var_names=None
 ) -> dict[str, Any]:
@@ -271,6 +276,8 @@ def compute_diagnostics(
         depth_share = float(np.asarray(stats["maxdepth_reached"]).mean())
     elif "reached_max_treedepth" in stats:
         depth_share = float(np.asarray(stats["reached_max_treedepth"]).mean())
+    elif "tree_depth" in stats:  # NumPyro through PyMC: depths only, at NumPyro's maximum of 10
+        depth_share = float((np.asarray(stats["tree_depth"]) >= NUMPYRO_MAX_TREE_DEPTH).mean())
     else:
         depth_share = 0.0
     min_bfmi = float("nan")
