@@ -108,12 +108,17 @@ def compile_nutpie(model, jax: bool = False):
     return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
 
 
-def _require_jax(backend: str) -> None:
+def _require_jax(backend: str, numpyro: bool = False) -> None:
+    """One-line error naming what to install when JAX (and NumPyro) cannot be imported."""
     try:
         import jax  # noqa: F401
+
+        if numpyro:
+            import numpyro as _  # noqa: F401
     except ImportError:
+        what = "JAX and NumPyro" if numpyro else "JAX"
         raise BayesNsumError(
-            f"backend '{backend}' needs JAX: pip install 'bayes_nsum[jax]'"
+            f"backend '{backend}' needs {what}: pip install 'bayes_nsum[jax]'"
         ) from None
 
 
@@ -187,13 +192,7 @@ def _sample_pymc(model, settings: dict[str, Any], timings: dict[str, float]):
     if backend == "pymc":
         kwargs["cores"] = int(settings["cores"])
         return pm.sample(**kwargs)
-    try:
-        import jax  # noqa: F401
-        import numpyro  # noqa: F401
-    except ImportError:
-        raise BayesNsumError(
-            "backend 'numpyro' needs JAX and NumPyro: pip install 'bayes_nsum[jax]'"
-        ) from None
+    _require_jax("numpyro", numpyro=True)
     from pymc.sampling.jax import sample_jax_nuts
 
     try:
