@@ -6,7 +6,8 @@
 #      (TUNE + DRAWS), default 400 + 400, with NumPyro's progress bar in the log.
 # Run on 2026-12-01 as `T1=40 T2=175 bash benchmarks/device_gpu_national.sh`: the fit was stopped
 # in PyMC's post-processing (docs/benchmarks/pooled.md). The default window T2=300 lets it finish
-# (about 12 minutes of device time with the machine's start).
+# (an estimate, not measured: at most about 6 minutes of device time, since each lease of
+# 2026-12-01 was about 30 s longer than its command).
 # Needs, in .whl (carried), the wheels listed in benchmarks/device_national.sh; JAX, NumPyro
 # and numba are on the machine. Results: $OUT/gpu_*.json and $OUT/gpu_national.log.
 set -u
