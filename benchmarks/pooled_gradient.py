@@ -4,8 +4,9 @@
         --out benchmarks/results/national
 
 Same simulated design as ``benchmarks/pooled_speed.py`` (4 known and 2 hidden groups, hidden NB
-shapes 0.3 and 0.5). Times the nutpie compilation, then the PyTensor (C backend) log-density
-and its gradient at the model's initial point (mean of 20 calls after one warm-up), and counts
+shapes 0.3 and 0.5). Times the nutpie compilation, the joint log density + gradient compiled
+with numba (what nutpie calls per leapfrog step), and PyTensor's C-backend log density and
+gradient, each at the model's initial point (mean of 20 calls after one warm-up), and counts
 the free parameters. Writes ``OUT/pooled_gradient.json``. With the number of leapfrog steps per
 iteration this bounds the sampling time from below: iterations x steps x gradient / cores.
 
@@ -69,6 +70,7 @@ def main() -> None:
         t0 = time.perf_counter()
         nutpie.compile_pymc_model(model)
         rec["nutpie_compile_s"] = time.perf_counter() - t0
+        rec.update(numba_timing(model, point))
         rec["logp_ms"] = 1000 * per_call(model.compile_logp(), point)
         rec["dlogp_ms"] = 1000 * per_call(model.compile_dlogp(), point)
         name = "pooled_gradient.json"
@@ -76,6 +78,25 @@ def main() -> None:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / name).write_text(json.dumps(rec, indent=1))
+
+
+def numba_timing(model, point, calls: int = 20) -> dict:
+    """Milliseconds per joint log density + gradient compiled with PyTensor's numba backend,
+    the function nutpie builds and calls once per leapfrog step (one core)."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.pytensorf import join_nonshared_inputs
+
+    values = model.value_vars
+    logp = model.logp(jacobian=True)
+    outs, flat_in = join_nonshared_inputs(
+        point, [logp, *pytensor.gradient.grad(logp, values)], values
+    )
+    fn = pytensor.function(
+        [flat_in], [outs[0], pt.concatenate([o.ravel() for o in outs[1:]])], mode="NUMBA"
+    )
+    flat = np.concatenate([np.asarray(point[v.name], float).ravel() for v in values])
+    return {"numba_logp_grad_ms": 1000 * per_call(fn, flat, calls)}
 
 
 def jax_timings(model, point, calls: int = 200) -> dict:

@@ -2,6 +2,8 @@
 
     python benchmarks/pooled_speed.py --per-area 30,100 --out benchmarks/out/pooled
     python benchmarks/pooled_speed.py --areas 1600 --per-area 100 --out benchmarks/out/national
+    python benchmarks/pooled_speed.py --areas 1600 --per-area 100 --tune 300 --draws 500 \\
+        --log-every 20 --out benchmarks/out/national_log   # progress lines every 20 s
     python benchmarks/pooled_speed.py --areas 1600 --per-area 100 --backend nutpie-jax \\
         --draws 500 --tune 500 --out benchmarks/out/national_gpu   # GPU: pip install '.[jax]'
 
@@ -47,6 +49,7 @@ def run(
     tune: int,
     cores: int,
     progress: bool = False,
+    log_every: float = 0.0,
 ) -> dict:
     shapes = {"hidden_1": 0.3, "hidden_2": 0.5}
     sim = simulate_pooled(n_areas=areas, respondents_per_area=per_area, nb_shape=shapes, seed=seed)
@@ -55,6 +58,8 @@ def run(
     print(f"{len(ard.counts)} respondents simulated; fitting with {backend}", flush=True)
     t0 = time.perf_counter()
     model = PooledModel(ard)
+    if log_every > 0 and backend.startswith("nutpie"):
+        log_progress(log_every)
     res = model.fit(
         chains=4,
         draws=draws,
@@ -101,6 +106,41 @@ def run(
     }
 
 
+def log_progress(every: float) -> None:
+    """Print the chains' progress every ``every`` seconds while nutpie samples (iterations done,
+    leapfrog steps so far, the last step size), so that a run stopped by a time limit still
+    says how far it got and how many steps its iterations took. Wraps ``nutpie.sample`` for
+    this process only."""
+    import functools
+
+    import nutpie
+
+    last = [0.0]
+
+    def callback(chains) -> None:
+        now = time.monotonic()
+        if now - last[0] < every:
+            return
+        last[0] = now
+        done = sum(c.finished_draws for c in chains)
+        steps = sum(c.total_num_steps for c in chains)
+        state = ", ".join(
+            f"{c.finished_draws} ({'tuning' if c.tuning else 'draws'}, step {c.step_size:.3g})"
+            if c.started
+            else "waiting"
+            for c in chains
+        )
+        print(
+            f"progress: {done} iterations, {steps} leapfrog steps "
+            f"({steps / max(done, 1):.1f} per iteration); chains: {state}",
+            flush=True,
+        )
+
+    nutpie.sample = functools.partial(
+        nutpie.sample, progress_callback=callback, progress_rate=int(1000 * min(every, 10))
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--areas", type=int, default=150)
@@ -109,6 +149,9 @@ def main() -> None:
     p.add_argument("--backend", default="nutpie", choices=BACKENDS)
     p.add_argument("--cores", type=int, default=2, help="parallel chains (nutpie, pymc)")
     p.add_argument("--progress", action="store_true", help="show the sampler's progress")
+    p.add_argument(
+        "--log-every", type=float, default=0.0, help="print nutpie's progress every S seconds"
+    )
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--out", default="benchmarks/out/pooled")
@@ -117,7 +160,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     res = []
     for n in a.per_area.split(","):
-        r = run(a.areas, int(n), a.seed, a.backend, a.draws, a.tune, a.cores, a.progress)
+        r = run(
+            a.areas, int(n), a.seed, a.backend, a.draws, a.tune, a.cores, a.progress, a.log_every
+        )
         r.update(
             {
                 "machine": os.environ.get("BENCH_LABEL", ""),
