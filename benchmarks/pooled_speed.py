@@ -50,6 +50,7 @@ def run(
     cores: int,
     progress: bool = False,
     log_every: float = 0.0,
+    chains: int = 4,
 ) -> dict:
     shapes = {"hidden_1": 0.3, "hidden_2": 0.5}
     sim = simulate_pooled(n_areas=areas, respondents_per_area=per_area, nb_shape=shapes, seed=seed)
@@ -61,7 +62,7 @@ def run(
     if log_every > 0 and backend.startswith("nutpie"):
         log_progress(log_every)
     res = model.fit(
-        chains=4,
+        chains=chains,
         draws=draws,
         tune=tune,
         cores=cores,
@@ -87,6 +88,7 @@ def run(
         "per_area": per_area,
         "respondents": int(len(ard.counts)),
         "backend": backend,
+        "chains": chains,
         "draws": draws,
         "tune": tune,
         "cores": cores,
@@ -152,6 +154,7 @@ def main() -> None:
     p.add_argument(
         "--log-every", type=float, default=0.0, help="print nutpie's progress every S seconds"
     )
+    p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--out", default="benchmarks/out/pooled")
@@ -161,7 +164,16 @@ def main() -> None:
     res = []
     for n in a.per_area.split(","):
         r = run(
-            a.areas, int(n), a.seed, a.backend, a.draws, a.tune, a.cores, a.progress, a.log_every
+            a.areas,
+            int(n),
+            a.seed,
+            a.backend,
+            a.draws,
+            a.tune,
+            a.cores,
+            a.progress,
+            a.log_every,
+            a.chains,
         )
         r.update(
             {
