@@ -501,9 +501,12 @@ def negbin_area_loglik(
     )
     log_shape = pt.log(shape)
     log_ratio = log_rate_area - log_shape[None, :]  # (J, G)
-    # a row gather: its gradient is a row scatter-add; the whole gradient is 1.2x (150 x 30) to
-    # 1.4x (1,600 x 100) faster than with a column gather of the transpose (PyTensor 3.3, numba)
-    ratio = pt.exp(log_ratio)[area_of]  # (n, G)
+    # gather along the last axis of a (G, J) array. A row gather (``exp(log_ratio)[area_of]``)
+    # makes the gradient 1.2x (150 x 30) to 1.4x (1,600 x 100) faster under numba, but its log
+    # density then differs in the last digits between a fresh numba compile and one loaded from
+    # numba's cache, so the same seed gave different draws in a second process (tests/test_cli.py
+    # caught it); see docs/benchmarks/pooled.md
+    ratio = pt.exp(log_ratio).T[:, area_of].T  # (n, G)
     a = pt.exp(x)[:, None] * ratio
     w = stats.w[:, None] if stats.weighted else None
 
