@@ -5,9 +5,9 @@
 
 Same simulated design as ``benchmarks/pooled_speed.py`` (4 known and 2 hidden groups, hidden NB
 shapes 0.3 and 0.5). Times the nutpie compilation, the joint log density + gradient compiled
-with numba as nutpie builds it (what nutpie calls per leapfrog step), and PyTensor's C-backend log density and
-gradient, each at the model's initial point (mean of 20 calls after one warm-up), and counts
-the free parameters. Writes ``OUT/pooled_gradient.json``. With the number of leapfrog steps per
+with numba as nutpie builds it (what nutpie calls per leapfrog step), and PyTensor's C-backend
+log density and gradient, each at the model's initial point (mean of 20 calls after one
+warm-up), and counts the free parameters. Writes ``OUT/pooled_gradient.json``. With the number of leapfrog steps per
 iteration this bounds the sampling time from below: iterations x steps x gradient / cores.
 
 With ``--jax`` it times the JAX log density and gradient instead (PyMC's JAX graph, jitted, on

@@ -49,7 +49,6 @@ def run(
     tune: int,
     cores: int,
     progress: bool = False,
-    log_every: float = 0.0,
     chains: int = 4,
 ) -> dict:
     shapes = {"hidden_1": 0.3, "hidden_2": 0.5}
@@ -59,8 +58,6 @@ def run(
     print(f"{len(ard.counts)} respondents simulated; fitting with {backend}", flush=True)
     t0 = time.perf_counter()
     model = PooledModel(ard)
-    if log_every > 0 and backend.startswith("nutpie"):
-        log_progress(log_every)
     res = model.fit(
         chains=chains,
         draws=draws,
@@ -111,8 +108,8 @@ def run(
 def log_progress(every: float) -> None:
     """Print the chains' progress every ``every`` seconds while nutpie samples (iterations done,
     leapfrog steps so far, the last step size), so that a run stopped by a time limit still
-    says how far it got and how many steps its iterations took. Wraps ``nutpie.sample`` for
-    this process only."""
+    says how far it got and how many steps its iterations took. Wraps ``nutpie.sample`` once
+    for this process (every fit of the run)."""
     import functools
 
     import nutpie
@@ -161,6 +158,8 @@ def main() -> None:
     a = p.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
+    if a.log_every > 0 and a.backend.startswith("nutpie"):
+        log_progress(a.log_every)
     res = []
     for n in a.per_area.split(","):
         r = run(
@@ -172,7 +171,6 @@ def main() -> None:
             a.tune,
             a.cores,
             a.progress,
-            a.log_every,
             a.chains,
         )
         r.update(
