@@ -305,3 +305,22 @@ def test_recovery_with_zero_inflation_and_transmission(tmp_path):
     true_zp = theta["zero_prob"].isel(chain=0, draw=0)
     covered = (zp.sel(quantile=0.05) < true_zp) & (true_zp < zp.sel(quantile=0.95))
     assert int(covered.sum()) >= covered.size - 2, (zp, true_zp)
+
+
+def test_tune_auto_is_300_with_nutpie_and_recorded(ard, fake_sampling, monkeypatch):
+    """``tune = "auto"`` (the default) gives the pooled model nutpie's 300 tuning steps, other
+    backends and models the package's 1000; a number given wins; the fit records the number."""
+    import bayes_nsum.fit as fit
+
+    model = PooledModel(ard)
+    assert model.default_tune("nutpie") == model.default_tune("nutpie-jax") == 300
+    assert model.default_tune("pymc") == model.default_tune("numpyro") == fit.DEFAULT_TUNE
+    assert fit.sampler_settings(model)["tune"] == 300
+    assert fit.sampler_settings(model, backend="pymc")["tune"] == 1000
+    assert fit.sampler_settings(model, tune=40)["tune"] == 40
+    assert fit.sampler_settings()["tune"] == 1000  # no model: the package default
+    seen = {}
+    fake = fake_sampling()
+    monkeypatch.setattr(fit, "sample", lambda m, s, t=None: seen.update(s) or fake(m, s, t))
+    res = model.fit(draws=5, chains=2, progress=False)
+    assert seen["tune"] == 300 and res.tree.attrs["sampler"]["tune"] == 300

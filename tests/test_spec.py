@@ -167,6 +167,7 @@ def test_section_must_be_a_table():
         ("draws", "100"),
         ("draws", True),
         ("tune", -1),
+        ("tune", "long"),
         ("chains", 0),
         ("cores", 0),
         ("backend", "stan"),
@@ -190,6 +191,8 @@ def test_good_sampler_values_and_defaults():
     assert s["draws"] == 50 and s["backend"] == "pymc" and s["target_accept"] == 0.95
     assert s["tune"] == SAMPLER_DEFAULTS["tune"] and s["chains"] == SAMPLER_DEFAULTS["chains"]
     assert spec.diagnostics == DIAGNOSTIC_DEFAULTS
+    assert SAMPLER_DEFAULTS["tune"] == "auto"  # each model's own number (tests/test_pooled.py)
+    assert Spec.from_dict(raw(sampler={"tune": "auto"})).sampler["tune"] == "auto"
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,17 @@ from .errors import BayesNsumError
 from .spec import BACKENDS, SAMPLER_DEFAULTS
 
 
-def sampler_settings(**overrides: Any) -> dict[str, Any]:
-    """Defaults updated by the non-None overrides, checked."""
+#: tuning steps per chain where ``tune = "auto"`` and the model names no number of its own
+DEFAULT_TUNE = 1000
+
+
+def sampler_settings(model=None, **overrides: Any) -> dict[str, Any]:
+    """Defaults updated by the non-None overrides, checked.
+
+    ``tune = "auto"`` (the default) becomes ``model.default_tune(backend)`` (see
+    :meth:`~bayes_nsum.estimators.base.NSUMModel.default_tune`), or :data:`DEFAULT_TUNE` without a
+    model, so the returned settings, which a fit records, always hold the number used.
+    """
     unknown = [k for k in overrides if k not in SAMPLER_DEFAULTS]
     if unknown:
         raise BayesNsumError(
@@ -44,6 +53,8 @@ def sampler_settings(**overrides: Any) -> dict[str, Any]:
     out = {**SAMPLER_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
     if out["backend"] not in BACKENDS:
         raise BayesNsumError(f"unknown backend '{out['backend']}'; use {', '.join(BACKENDS)}")
+    if out["tune"] == "auto":
+        out["tune"] = DEFAULT_TUNE if model is None else int(model.default_tune(out["backend"]))
     for key in ("draws", "tune", "chains", "cores"):
         if int(out[key]) < 1:
             raise BayesNsumError(f"sampler setting {key} must be >= 1")
@@ -232,7 +243,7 @@ def fit_model(model, compiled=None, with_prior: bool = True, **overrides: Any):
     from . import __version__
     from .result import NSUMResult
 
-    settings = sampler_settings(**overrides)
+    settings = sampler_settings(model, **overrides)
     t0 = time.perf_counter()
     pm_model = model.model
     t_build = time.perf_counter() - t0

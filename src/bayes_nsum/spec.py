@@ -98,7 +98,8 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "sampler": {
         "draws": "posterior draws per chain (default 1000)",
-        "tune": "tuning steps per chain (default 1000)",
+        "tune": "tuning steps per chain, or 'auto' (default): the model's own choice, 300 for "
+        "the pooled model with nutpie and 1000 otherwise",
         "chains": "number of chains (default 4)",
         "seed": "random seed (default 20240521)",
         "backend": "'nutpie' (default), 'nutpie-jax' (nutpie's sampler on a JAX-compiled "
@@ -131,7 +132,7 @@ REQUIRED = {"data": ["survey"], "groups": ["hidden"]}
 
 SAMPLER_DEFAULTS: dict[str, Any] = {
     "draws": 1000,
-    "tune": 1000,
+    "tune": "auto",  # resolved per model and backend by fit.sampler_settings
     "chains": 4,
     "seed": 20240521,
     "backend": "nutpie",
@@ -241,8 +242,11 @@ def check_sampler(sampler: dict[str, Any], where: str = "spec") -> None:
         )
     for key in ("draws", "tune", "chains", "cores"):
         value = sampler.get(key, 1)
+        if key == "tune" and value == "auto":
+            continue
         if not _is_int(value) or value < 1:
-            raise SpecError(f"{where}: [sampler] {key} must be a positive integer")
+            also = " or 'auto'" if key == "tune" else ""
+            raise SpecError(f"{where}: [sampler] {key} must be a positive integer{also}")
     seed = sampler.get("seed", 0)
     if not _is_int(seed) or not 0 <= seed < 2**32:
         raise SpecError(f"{where}: [sampler] seed must be an integer in [0, 2^32)")

@@ -18,7 +18,7 @@ from .common import print_fit_summary, print_table
 
 #: sampler settings of the Scale of Harm demo: the shipped defaults, so that the demo passes
 #: its own convergence gate (4 x 500 draws did not: max R-hat 1.011 on one area's rate)
-DEMO_SAMPLER = {"draws": 1000, "tune": 1000, "chains": 4, "cores": 2}
+DEMO_SAMPLER = {"draws": 1000, "tune": "auto", "chains": 4, "cores": 2}
 FAST_SAMPLER = {"draws": 150, "tune": 150, "chains": 2, "cores": 2}
 #: post-fit steps of the demo (``bayes-nsum fit`` runs every one)
 DEMO_STEPS = ("predictive",)
@@ -95,7 +95,7 @@ def run_rwanda(args) -> int:
     fast = _fast()
     sampler = {
         "draws": 200 if fast else 1000,
-        "tune": 200 if fast else 1000,
+        "tune": 200 if fast else "auto",
         "chains": 2 if fast else 4,
         "progress": not args.quiet,
     }

@@ -507,6 +507,19 @@ class NSUMModel(ABC):
 
         return fit_model(self, **sampler)
 
+    #: tuning steps per chain with the nutpie backends where ``tune = "auto"`` (None: the
+    #: package's default, as with every other backend)
+    nutpie_tune: ClassVar[int | None] = None
+
+    def default_tune(self, backend: str) -> int:
+        """Tuning steps per chain for ``tune = "auto"``: :attr:`nutpie_tune` with nutpie where
+        the model sets it, else :data:`bayes_nsum.fit.DEFAULT_TUNE` (1000)."""
+        from ..fit import DEFAULT_TUNE
+
+        if self.nutpie_tune is not None and backend in ("nutpie", "nutpie-jax"):
+            return int(self.nutpie_tune)
+        return DEFAULT_TUNE
+
     @staticmethod
     def from_tree(tree: xr.DataTree) -> NSUMModel:
         """Rebuild the model of a saved fit from the fit alone (nothing is refitted).

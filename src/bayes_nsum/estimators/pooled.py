@@ -125,6 +125,9 @@ class PooledModel(NSUMModel):
         "transmission_by_area",
     )
     requires_areas = True
+    #: nutpie's adaptation settles within its own default of 300 steps on this model (ESS and
+    #: R-hat as with 1000 on three designs; docs/benchmarks/pooled.md, "Tuning steps")
+    nutpie_tune = 300
     evidence_needs = {"anchor": "likelihood"}  # post-hoc sizes are scaled after sampling
     calibration_targets = ("mu", "sigma", "log_prev_mean", "sigma_area", "nb_shape", "tau", "size")
     calibration_priors = {
@@ -576,10 +579,7 @@ class PooledModel(NSUMModel):
         den_nat = xr.DataArray(
             [d.denominator(h) for h in hidden], dims="hidden", coords={"hidden": hidden}
         )
-        tau, delta = (
-            self.param_draws(post, "tau", "hidden"),
-            self.param_draws(post, "delta", "hidden"),
-        )
+        tau, delta = (self.param_draws(post, k, "hidden") for k in ("tau", "delta"))
         post["tau"], post["delta"] = tau, delta
         if self.options["transmission_by_area"]:
             spread = self.param_draws(post, "tau_area_sd", "hidden")
