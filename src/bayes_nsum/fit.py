@@ -33,7 +33,6 @@ import xarray as xr
 from .errors import BayesNsumError
 from .spec import BACKENDS, SAMPLER_DEFAULTS
 
-
 #: tuning steps per chain where ``tune = "auto"`` and the model names no number of its own
 DEFAULT_TUNE = 1000
 

@@ -192,8 +192,7 @@ def run_sbc(
     compiled = compile_nutpie(model.model)
     used = {v.name for v in compiled.shared_var_keys}
     settings = sampler_settings(
-        model,
-        draws=draws, tune=tune, chains=chains, progress=progress, cores=min(chains, 2)
+        model, draws=draws, tune=tune, chains=chains, progress=progress, cores=min(chains, 2)
     )
     rows = []
     for r in range(replications):
