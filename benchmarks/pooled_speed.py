@@ -10,7 +10,8 @@
 Simulates ``AREAS`` areas x ``PER_AREA`` respondents of the study-like design (4 known and 2
 hidden groups, the sparse hidden group at NB shape 0.3, area sd 0.3) with
 :func:`bayes_nsum.simulate.simulate_pooled`, fits the pooled model at its shipped defaults
-(4 chains x 1000 draws after 1000 tuning steps, ``area_effects = "auto"``) with the chosen
+(4 chains x 1000 draws after ``tune = "auto"``: 300 tuning steps with nutpie, 1000 with
+NumPyro; ``area_effects = "auto"``) with the chosen
 backend, and records wall time of the fit (simulation excluded; compile, sampling, derived
 quantities and prior draws included), compile and sampling time, the smallest bulk ESS and
 largest R-hat over *every* parameter and over the areas' hidden prevalences (their computation
@@ -46,7 +47,7 @@ def run(
     seed: int,
     backend: str,
     draws: int,
-    tune: int,
+    tune: int | None,
     cores: int,
     progress: bool = False,
     chains: int = 4,
@@ -87,7 +88,7 @@ def run(
         "backend": backend,
         "chains": chains,
         "draws": draws,
-        "tune": tune,
+        "tune": int(res.settings["tune"]),
         "cores": cores,
         "wall_s": wall,
         **{k: float(v) for k, v in res.timings.items()},
@@ -153,7 +154,7 @@ def main() -> None:
     )
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=None, help="default: the model's own (auto)")
     p.add_argument("--out", default="benchmarks/out/pooled")
     a = p.parse_args()
     out = Path(a.out)

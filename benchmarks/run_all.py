@@ -56,6 +56,10 @@ STUDIES: dict[str, tuple[list[str], str, str]] = {
          "--out", "benchmarks/results/national_cpu"],
         "docs/benchmarks/speed.md (national pooled model)", "hours",
     ),
+    "pooled_tune": (
+        ["benchmarks/pooled_tune.py", "--out", "benchmarks/results/pooled_tune"],
+        "docs/benchmarks/pooled.md (tuning steps)", "10 min",
+    ),
     "classical": (
         ["benchmarks/compare_classical.py"], "docs/benchmarks/classical_vs_bayesian.md", "15 min",
     ),

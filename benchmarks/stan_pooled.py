@@ -194,7 +194,8 @@ def pooled_fit(ard, settings: dict):
         "min_ess_all": diag["min_ess_bulk"],
         "max_r_hat_all": diag["max_r_hat"],
         "divergences": diag["divergences"],
-        "settings": f"{settings['chains']} x ({settings['tune']} tuning + {settings['draws']})",
+        "settings": f"{res.settings['chains']} x ({res.settings['tune']} tuning + "
+        f"{res.settings['draws']})",
     }
     return s[["area", "group", "estimate", "lower", "upper"]], info
 
@@ -291,7 +292,8 @@ def main(argv=None) -> None:
     truth = truth[["area", "group", "truth"]]
     n_per = ard.area.astype(str).value_counts()
     load_start = os.getloadavg()[0]
-    settings = {"chains": 4, "draws": 1000, "tune": 1000, "cores": 2, "progress": False}
+    # the shipped defaults (tune "auto": 300 steps for the pooled model with nutpie)
+    settings = {"chains": 4, "draws": 1000, "tune": "auto", "cores": 2, "progress": False}
     if args.quick:
         settings.update(chains=2, draws=300, tune=300)
     settings["seed"] = args.seed

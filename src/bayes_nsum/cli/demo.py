@@ -123,7 +123,7 @@ def add_parser(sub) -> None:
         description="Run an example analysis end to end. The default, scale-of-harm, fits the "
         "partially pooled model to a synthetic survey of 150 municipalities (victims per child, "
         "offenders per adult): national and per-area prevalences, '1 in X', maps and the HTML "
-        "report (a little over two minutes on two cores; BAYES_NSUM_FAST=1: shorter). rwanda "
+        "report (about 100 s on two cores; BAYES_NSUM_FAST=1: shorter). rwanda "
         "runs the classical estimator and the random degree model on the bundled Rwanda survey.",
     )
     d.add_argument("--out", default="results/demo")
