@@ -82,7 +82,7 @@ def one(
         options["degree_integration"] = integration
     model = MODELS[base_name](ard, priors=priors, **options)
     settings = sampler_settings(
-        draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, progress=False
+        model, draws=draws, tune=tune, chains=chains, seed=seed, backend=backend, progress=False
     )
     t_build = time.perf_counter()
     out = {
