@@ -31,7 +31,7 @@ from typing import Any
 import xarray as xr
 
 from .errors import BayesNsumError
-from .spec import BACKENDS, SAMPLER_DEFAULTS
+from .spec import BACKENDS, NUTPIE_BACKENDS, SAMPLER_DEFAULTS
 
 #: tuning steps per chain where ``tune = "auto"`` and the model names no number of its own
 DEFAULT_TUNE = 1000
@@ -96,7 +96,7 @@ def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = N
     """
     backend = settings["backend"]
     timings = {} if timings is None else timings
-    if backend in ("nutpie", "nutpie-jax"):
+    if backend in NUTPIE_BACKENDS:
         t0 = time.perf_counter()
         compiled = compile_nutpie(model, jax=backend == "nutpie-jax")
         timings["compile_s"] = time.perf_counter() - t0

@@ -151,6 +151,8 @@ DIAGNOSTIC_DEFAULTS: dict[str, Any] = {
 }
 
 BACKENDS = ("nutpie", "nutpie-jax", "pymc", "numpyro")
+#: the backends that sample with nutpie (numba- or JAX-compiled model)
+NUTPIE_BACKENDS = ("nutpie", "nutpie-jax")
 
 #: defaults of ``[output]`` keys read elsewhere than here
 OUTPUT_DEFAULTS: dict[str, Any] = {"respondent_level": False, "min_area_respondents": 10}

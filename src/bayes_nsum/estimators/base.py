@@ -38,6 +38,7 @@ from ..priors import (
     merge_priors,
     parse_priors,
 )
+from ..spec import NUTPIE_BACKENDS
 from .components import CountStats
 from .evidence import (
     add_evidence,
@@ -516,7 +517,7 @@ class NSUMModel(ABC):
         the model sets it, else :data:`bayes_nsum.fit.DEFAULT_TUNE` (1000)."""
         from ..fit import DEFAULT_TUNE
 
-        if self.nutpie_tune is not None and backend in ("nutpie", "nutpie-jax"):
+        if self.nutpie_tune is not None and backend in NUTPIE_BACKENDS:
             return int(self.nutpie_tune)
         return DEFAULT_TUNE
 
