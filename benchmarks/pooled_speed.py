@@ -51,6 +51,7 @@ def run(
     cores: int,
     progress: bool = False,
     chains: int = 4,
+    target_accept: float | None = None,
 ) -> dict:
     shapes = {"hidden_1": 0.3, "hidden_2": 0.5}
     sim = simulate_pooled(n_areas=areas, respondents_per_area=per_area, nb_shape=shapes, seed=seed)
@@ -63,6 +64,7 @@ def run(
         chains=chains,
         draws=draws,
         tune=tune,
+        target_accept=target_accept,
         cores=cores,
         progress=progress,
         seed=seed,
@@ -89,6 +91,7 @@ def run(
         "chains": chains,
         "draws": draws,
         "tune": int(res.settings["tune"]),
+        "target_accept": float(res.settings["target_accept"]),
         "cores": cores,
         "wall_s": wall,
         **{k: float(v) for k, v in res.timings.items()},
@@ -155,6 +158,7 @@ def main() -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=None, help="default: the model's own (auto)")
+    p.add_argument("--target-accept", type=float, default=None, help="default: the package's (0.8)")
     p.add_argument("--out", default="benchmarks/out/pooled")
     a = p.parse_args()
     out = Path(a.out)
@@ -173,6 +177,7 @@ def main() -> None:
             a.cores,
             a.progress,
             a.chains,
+            a.target_accept,
         )
         r.update(
             {

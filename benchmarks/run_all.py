@@ -60,6 +60,16 @@ STUDIES: dict[str, tuple[list[str], str, str]] = {
         ["benchmarks/pooled_tune.py", "--out", "benchmarks/results/pooled_tune"],
         "docs/benchmarks/pooled.md (tuning steps)", "10 min",
     ),
+    "pooled_tune_seeds": (
+        ["benchmarks/pooled_tune.py", "--designs", "150x30", "--seed", "2", "--sampler-seeds",
+         "2,3,4,5,6,7", "--settings", "300:1000,1000:1000",
+         "--out", "benchmarks/results/pooled_tune_seeds"],
+        "docs/benchmarks/pooled.md (tuning steps, a second survey)", "10 min",
+    ),
+    "pooled_accept": (
+        ["benchmarks/pooled_accept.py", "--out", "benchmarks/results/pooled_accept"],
+        "docs/benchmarks/pooled.md (target acceptance)", "8 min",
+    ),
     "classical": (
         ["benchmarks/compare_classical.py"], "docs/benchmarks/classical_vs_bayesian.md", "15 min",
     ),

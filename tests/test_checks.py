@@ -317,6 +317,27 @@ def test_negbin_and_zheng_loglik_match_numerical_integration():
             assert ll[i] == pytest.approx(np.log(ref), abs=1e-6)
 
 
+def test_integrals_do_not_depend_on_threads_or_chunks(monkeypatch):
+    """The draws are integrated in chunks on several threads; every chunk is computed alone, so
+    one thread, four threads and one-draw chunks give the same numbers to the last bit."""
+    from bayes_nsum.estimators import latent
+
+    rng = np.random.default_rng(9)
+    y = simulate(rng, 40, shape=np.full(6, 0.8))
+    y[2, 1] = np.nan
+    lm = _lm("negbin", "normal", rng.normal(5.0, 0.1, 12), rng.uniform(0.7, 1.0, 12), 0.8)
+    runs = []
+    for threads, cells in [(1, latent.CHUNK_CELLS), (1, 1.0), (4, 1.0), (4, 3e4)]:
+        monkeypatch.setattr(latent, "_threads", lambda t=threads: t)
+        monkeypatch.setattr(latent, "CHUNK_CELLS", cells)
+        monkeypatch.setattr(LatentModel._chunks, "__defaults__", (cells,))
+        runs.append((lm.loglik(y), *lm.moments(y)))
+    for run in runs[1:]:
+        for got, ref in zip(run, runs[0], strict=True):
+            assert got.shape == ref.shape == (12, 40)
+            np.testing.assert_array_equal(got, ref)
+
+
 def test_expected_degree_closed_form_and_exclusion():
     rng = np.random.default_rng(8)
     y = simulate(rng, 50, kind="gamma")

@@ -73,6 +73,24 @@ def test_bad_sampler_setting(capsys, small_spec_path, tmp_path):
     code, _, err = run(capsys, "fit", small_spec_path, "--draws", "0", "--out", tmp_path)
     assert code == EXIT_BAD_INPUT
     assert_one_error_line(err, "draws")
+    code, _, err = run(capsys, "fit", small_spec_path, "--target-accept", "1.2", "--out", tmp_path)
+    assert code == EXIT_BAD_INPUT
+    assert_one_error_line(err, "target-accept", "between 0 and 1")
+
+
+def test_target_accept_option_reaches_the_sampler(capsys, small_spec_path, tmp_path, monkeypatch):
+    """``--target-accept`` is passed on like the other sampler options (not ignored)."""
+    import bayes_nsum.analysis as analysis
+
+    seen = {}
+
+    def stop(model, settings, *args, **kwargs):
+        seen.update(settings)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analysis, "fit_and_check", stop)
+    run(capsys, "fit", small_spec_path, "--target-accept", "0.93", "--out", tmp_path / "o")
+    assert seen["target_accept"] == 0.93
 
 
 # -- estimate / validate on the bundled example ----------------------------------------------

@@ -211,6 +211,27 @@ def test_summary_has_area_rows(ard):
     assert set(s[s.area == ""].query("quantity == 'size'").group) == set(ard.hidden)
 
 
+def test_summary_reuses_the_gates_diagnostics_unchanged(ard):
+    """``NSUMResult.summary`` after ``diagnostics`` takes R-hat and ESS from the gate's cache:
+    the table equals the one computed from scratch, and the cache was used."""
+    from bayes_nsum.result import NSUMResult
+
+    m = PooledModel(ard)
+    post = m.derive(_fake_posterior(m, chains=4, draws=30))
+    res = NSUMResult(tree=xr.DataTree.from_dict({"posterior": post, "sample_stats": xr.Dataset()}))
+    fresh = res.summary()
+    res.diagnostics()
+    assert {"size_area", "z_area", "sigma_area"} <= set(res.__dict__["_var_diag"])
+    pd_testing = pytest.importorskip("pandas.testing")
+    pd_testing.assert_frame_equal(res.summary(), fresh)
+    # a poisoned cache shows that the summary reads it
+    res.__dict__["_var_diag"]["size_area"] = {
+        k: v * 0 + 7.0 for k, v in res.__dict__["_var_diag"]["size_area"].items()
+    }
+    area = res.summary().query("quantity == 'size' and area != ''")
+    assert (area["r_hat"] == 7.0).all() and (area["ess_bulk"] == 7.0).all()
+
+
 def test_transmission_and_degree_ratio_divide_the_sizes(ard):
     """tau and delta stay out of the likelihood: sizes scale exactly as 1 / (tau delta)."""
     base = PooledModel(ard)

@@ -163,6 +163,38 @@ def test_report_of_fake_fit(tmp_path, degree_data):
     assert {p.name: p.stat().st_mtime_ns for p in d.iterdir() if p.name != "report.html"} == before
 
 
+def test_report_loads_only_what_it_shows(tmp_path):
+    """The report reads the posterior without per-respondent draws, the observed and constant
+    data, and the attributes; nothing else of the file."""
+    import xarray as xr
+
+    from bayes_nsum.report.page import REPORT_GROUPS, load_tree
+
+    rng = np.random.default_rng(1)
+    sample = ("chain", "draw")
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": xr.Dataset(
+                {
+                    "size": (sample, rng.random((2, 5))),
+                    "log_degree": ((*sample, "respondent"), rng.random((2, 5, 3))),
+                }
+            ),
+            "observed_data": xr.Dataset({"y": (("respondent", "group"), rng.random((3, 2)))}),
+            "log_likelihood": xr.Dataset({"y": ((*sample, "respondent"), rng.random((2, 5, 3)))}),
+        }
+    )
+    tree.attrs = {"model": "pooled", "bayes_nsum_version": "0"}
+    tree.to_netcdf(tmp_path / "posterior.nc", engine="h5netcdf")
+    full, part = load_tree(tmp_path), load_tree(tmp_path, REPORT_GROUPS)
+    assert set(full.children) == {"posterior", "observed_data", "log_likelihood"}
+    assert set(part.children) == {"posterior", "observed_data"}
+    assert list(part["posterior"].data_vars) == ["size"]
+    np.testing.assert_array_equal(part["posterior"]["size"], full["posterior"]["size"])
+    np.testing.assert_array_equal(part["observed_data"]["y"], full["observed_data"]["y"])
+    assert part.attrs == full.attrs == tree.attrs
+
+
 def test_report_flags_failed_fit_and_unavailable_ppc(tmp_path, degree_data):
     from bayes_nsum.report import write_report
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import mcmc_stats
 from .disclosure import suppress_small_areas
 from .io import atomic_write, write_csv, write_json
 from .spec import DIAGNOSTIC_DEFAULTS
@@ -115,17 +116,12 @@ def array_diagnostics(arr: np.ndarray) -> dict[str, np.ndarray]:
 
 def _diagnostics(da: xr.DataArray) -> dict[str, xr.DataArray]:
     """R-hat, bulk and tail ESS, MCSE of the mean over (chain, draw), vectorised over the other
-    dims; NaN where the draws are constant (a fixed parameter)."""
+    dims (:func:`bayes_nsum.mcmc_stats.diagnostics`: ArviZ's estimators, computed for every
+    quantity at once); NaN where the draws are constant (a fixed parameter)."""
     const = (da.max(SAMPLE) == da.min(SAMPLE)) | da.isnull().any(SAMPLE)
     with np.errstate(all="ignore"):
-        out = {
-            "r_hat": da.azstats.rhat()
-            if da.sizes["chain"] > 1
-            else xr.full_like(const, np.nan, dtype=float),
-            "ess_bulk": da.azstats.ess(method="bulk"),
-            "ess_tail": da.azstats.ess(method="tail", prob=(0.05, 0.95)),
-            "mcse_mean": da.azstats.mcse(method="mean"),
-        }
+        arrays = mcmc_stats.diagnostics(da.transpose(*SAMPLE, *const.dims).values)
+    out = {k: xr.DataArray(v, dims=const.dims, coords=const.coords) for k, v in arrays.items()}
     return {k: v.astype(float).where(~const) for k, v in out.items()}
 
 
@@ -158,6 +154,7 @@ def summarize_posterior(
     kind: str = "eti",
     area_dim: str = "area",
     denominators: Mapping[str, str] | None = None,
+    diag_cache: Mapping[str, dict] | None = None,
 ) -> pd.DataFrame:
     """Tidy summary table of the quantities an analyst reports (see :data:`SUMMARY_COLUMNS`);
     one vectorised ArviZ computation per variable.
@@ -177,13 +174,17 @@ def summarize_posterior(
         written in the ``denominator`` column of the group's size, prevalence and "1 in X"
         rows (per area too: the area's part of that population). Empty where not given and
         for parameter rows.
+    diag_cache : mapping, optional
+        Variable name -> its diagnostics as computed by :func:`compute_diagnostics` (same
+        draws), which are then not computed again.
     """
     parts = []
     known_diag: dict[str, dict] = {}
 
     def add(da: xr.DataArray, gdim: str | None, quantity: str) -> None:
         base = da.name.replace(quantity, "size", 1) if quantity in MONOTONE_OF_SIZE else None
-        st = _stats(da, prob, kind, known_diag.get(base))
+        known = known_diag.get(base) if base else None
+        st = _stats(da, prob, kind, known or (diag_cache or {}).get(da.name))
         if quantity == "size":
             known_diag[da.name] = {k: st[k] for k in ("r_hat", "ess_bulk", "ess_tail")}
         frame = st.to_dataframe().reset_index() if gdim or area_dim in da.dims else None
@@ -230,9 +231,15 @@ NUMPYRO_MAX_TREE_DEPTH = 10
 
 
 def compute_diagnostics(
-    tree: xr.DataTree, thresholds: dict[str, Any] | None = None, var_names=None
+    tree: xr.DataTree,
+    thresholds: dict[str, Any] | None = None,
+    var_names=None,
+    cache: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
     """Convergence checks of a fit: R-hat, ESS, MCSE, divergences, tree depth, E-BFMI.
+
+    ``cache`` (variable name -> its R-hat, ESS and MCSE arrays) is read and filled, so that the
+    summary table reuses them (:func:`summarize_posterior`'s ``diag_cache``).
 
     Returns a JSON-able dict with ``checks`` (name, value, threshold, passed, worst parameters),
     top-level ``max_r_hat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` and ``passed``.
@@ -261,7 +268,9 @@ def compute_diagnostics(
     for v in names:
         da = post[v]
         extra = [d for d in da.dims if d not in SAMPLE]
-        diag = _diagnostics(da)
+        diag = cache[v] if cache is not None and v in cache else _diagnostics(da)
+        if cache is not None:
+            cache[v] = diag
         frame = xr.Dataset(diag).to_dataframe().reset_index() if extra else None
         if frame is None:
             frame = pd.DataFrame([{k: float(x) for k, x in diag.items()}])
@@ -417,7 +426,13 @@ class NSUMResult:
     def summary(self, prob: float = 0.9, kind: str = "eti") -> pd.DataFrame:
         """Tidy table of sizes, prevalences, "1 in X" and main parameters; each size,
         prevalence and "1 in X" row names its denominator population (:meth:`denominators`)."""
-        return summarize_posterior(self.posterior, prob, kind, denominators=self.denominators())
+        return summarize_posterior(
+            self.posterior,
+            prob,
+            kind,
+            denominators=self.denominators(),
+            diag_cache=self.__dict__.get("_var_diag"),
+        )
 
     def denominators(self) -> dict[str, str]:
         """Hidden group -> the name of its denominator population (:func:`denominator_label`).
@@ -446,7 +461,8 @@ class NSUMResult:
         key = json.dumps(thresholds or {}, sort_keys=True, default=str)
         cache = self.__dict__.setdefault("_diag_cache", {})
         if key not in cache:
-            cache[key] = compute_diagnostics(self.tree, thresholds)
+            var_diag = self.__dict__.setdefault("_var_diag", {})  # reused by summary()
+            cache[key] = compute_diagnostics(self.tree, thresholds, cache=var_diag)
         return copy.deepcopy(cache[key])
 
     def hidden_sizes(self, prob: float = 0.9) -> pd.DataFrame:

@@ -135,12 +135,27 @@ def seed_int(text: str) -> int:
     return value
 
 
+def acceptance(text: str) -> float:
+    """argparse type: a target acceptance rate, a number strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {text}")
+    return value
+
+
 def add_sampler_options(p: argparse.ArgumentParser, what: str = "") -> None:
     p.add_argument("--draws", type=positive_int, help=f"posterior draws per chain{what}")
     p.add_argument("--tune", type=positive_int, help=f"tuning steps per chain{what}")
     p.add_argument("--chains", type=positive_int, help=f"chains{what}")
     p.add_argument("--seed", type=seed_int, help=f"sampler seed{what}")
+    p.add_argument("--target-accept", type=acceptance, help=f"NUTS target acceptance{what}")
 
 
 def sampler_overrides(args) -> dict:
-    return {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
+    return {
+        "draws": args.draws,
+        "tune": args.tune,
+        "chains": args.chains,
+        "seed": args.seed,
+        "target_accept": args.target_accept,
+    }

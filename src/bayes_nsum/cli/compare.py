@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import EXIT_UNCONVERGED, add_sampler_options, positive_int
+from .common import EXIT_UNCONVERGED, add_sampler_options, positive_int, sampler_overrides
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_output(args.out)
 
-    sampler = {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed}
+    sampler = sampler_overrides(args)
     if args.quiet:
         sampler["progress"] = False
     comp = compare_specs(

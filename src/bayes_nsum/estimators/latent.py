@@ -27,6 +27,8 @@ the tests).
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -41,6 +43,29 @@ NEWTON_MAX_STEP = 1.0
 NEWTON_TOL = 1e-6
 TRAPEZOID_NODES = 64
 FAMILIES = ("poisson", "negbin", "zheng")
+#: array cells per chunk of draws in the integrals: about 8 MB per temporary array; chunks of
+#: this size ran about 15% faster than chunks three times larger (150 x 30 pooled fit, LOO)
+CHUNK_CELLS = 1e6
+#: threads over chunks of draws (NumPy releases the GIL in its array loops): at most this many,
+#: and no more than the cores this process may use
+MAX_THREADS = 4
+
+
+def _threads() -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_THREADS, cores))
+
+
+def _map_chunks(fn, chunks: list) -> list:
+    """``[fn(c) for c in chunks]``, on up to :func:`_threads` threads. Each chunk of draws is
+    computed alone, so the result is the same for any number of threads."""
+    if len(chunks) < 2 or _threads() < 2:
+        return [fn(c) for c in chunks]
+    with ThreadPoolExecutor(min(_threads(), len(chunks))) as pool:
+        return list(pool.map(fn, chunks))
 
 
 @dataclass
@@ -224,11 +249,12 @@ class LatentModel:
         """
         y = np.asarray(observed, float)
         obs = ~np.isnan(y)
-        out = np.empty((self.n_draws, y.shape[0]))
-        with np.errstate(over="ignore", under="ignore"):
-            for sl in self._chunks(*y.shape):
-                out[sl] = _integrate(self.take(sl), y, obs)[0]
-        return out
+
+        def one(sl: slice) -> np.ndarray:
+            with np.errstate(over="ignore", under="ignore"):
+                return _integrate(self.take(sl), y, obs)[0]
+
+        return np.concatenate(_map_chunks(one, list(self._chunks(*y.shape))), axis=0)
 
     def moments(self, observed: np.ndarray, exclude: list[str] | None = None) -> tuple:
         """Posterior moments of the latent effect given each respondent's answers.
@@ -242,13 +268,15 @@ class LatentModel:
             obs = obs.copy()
             for g in exclude:
                 obs[:, self.groups.index(g)] = False
-        parts = []
-        with np.errstate(over="ignore", under="ignore"):
-            for sl in self._chunks(*y.shape):
-                parts.append(_integrate(self.take(sl), y, obs, want_moments=True)[1])
+
+        def one(sl: slice) -> tuple:
+            with np.errstate(over="ignore", under="ignore"):
+                return _integrate(self.take(sl), y, obs, want_moments=True)[1]
+
+        parts = _map_chunks(one, list(self._chunks(*y.shape)))
         return tuple(np.concatenate([p[i] for p in parts], axis=0) for i in range(4))
 
-    def _chunks(self, n: int, g: int, budget: float = 3e6):
+    def _chunks(self, n: int, g: int, budget: float = CHUNK_CELLS):
         if self.bias_chol is not None:  # (S, n, samples, G) importance draws
             size = max(1, int(budget // max(n * g * (self.bias_samples + g), 1)))
             for start in range(0, self.n_draws, size):

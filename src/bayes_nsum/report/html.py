@@ -33,6 +33,7 @@ from ..io import write_text
 from ..result import SUMMARY_COLUMNS
 from .areas import area_section, boundaries_of, maps_section, respondents_per_area
 from .page import (
+    REPORT_GROUPS,
     _esc,
     _fmt,
     _img,
@@ -389,7 +390,7 @@ def write_report(results_dir: str | Path, label: str | Path | None = None) -> Pa
         raise BayesNsumError(f"{d / 'summary.csv'}: not readable ({type(exc).__name__})") from None
     diag = _read_json(d / "diagnostics.json")
     prov = _read_json(d / "provenance.json") if (d / "provenance.json").is_file() else {}
-    tree = load_tree(d) if (d / "posterior.nc").is_file() else None
+    tree = load_tree(d, REPORT_GROUPS) if (d / "posterior.nc").is_file() else None
     cfg = prov.get("model") or {}
     model_name = cfg.get("model") or (tree.attrs.get("model") if tree is not None else "?")
     out_cfg = (prov.get("spec") or {}).get("output") or {}
