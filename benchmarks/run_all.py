@@ -70,6 +70,10 @@ STUDIES: dict[str, tuple[list[str], str, str]] = {
         ["benchmarks/pooled_accept.py", "--out", "benchmarks/results/pooled_accept"],
         "docs/benchmarks/pooled.md (target acceptance)", "8 min",
     ),
+    "pooled_prior": (
+        ["benchmarks/pooled_prior.py", "--out", "benchmarks/results/pooled_prior"],
+        "docs/benchmarks/pooled.md (the area-spread prior)", "30 min",
+    ),
     "classical": (
         ["benchmarks/compare_classical.py"], "docs/benchmarks/classical_vs_bayesian.md", "15 min",
     ),

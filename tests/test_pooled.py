@@ -103,9 +103,10 @@ def test_likelihood_matches_scipy_negative_binomial(ard):
 
 # -- options and priors ----------------------------------------------------------------------
 def test_prior_override_by_name_and_typo_errors(ard):
-    m = PooledModel(ard, priors={"sigma_area": {"hidden_1": {"dist": "HalfNormal", "sigma": 0.2}}})
-    assert m.priors["sigma_area"]["hidden_1"].params == {"sigma": 0.2}
-    assert m.priors["sigma_area"]["hidden_2"].params == {"sigma": 0.5}
+    override = {"hidden_1": {"dist": "Gamma", "alpha": 2.0, "beta": 5.0}}
+    m = PooledModel(ard, priors={"sigma_area": override})
+    assert m.priors["sigma_area"]["hidden_1"].params == {"alpha": 2.0, "beta": 5.0}
+    assert m.priors["sigma_area"]["hidden_2"].params == {"alpha": 2.0, "beta": 3.0}
     assert "sigma_area_hidden_1" not in m.model.named_vars  # same family: one vector variable
     with pytest.raises(PriorError, match="sigma_area"):
         PooledModel(ard, priors={"sigma_aera": 0.3})

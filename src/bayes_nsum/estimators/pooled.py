@@ -74,8 +74,8 @@ closed form), centred (well identified by exact known sizes), non-centred with r
 
 Priors (defaults; every one overridable by name, see :meth:`PooledModel.default_priors`):
 :math:`\mu \sim N(5, 2)` (likelihood anchor) or fixed at 5.5 (post-hoc anchor),
-:math:`\sigma \sim \mathrm{HalfNormal}(1)`, :math:`m_k \sim N(-5, 2.5)`,
-:math:`s_k \sim \mathrm{HalfNormal}(0.5)`, :math:`w_k \sim \mathrm{LogNormal}(0, 1.5)`,
+:math:`\sigma \sim \mathrm{HalfNormal}(1)`, :math:`m_k \sim N(-5, 2.5)`, :math:`s_k \sim
+\mathrm{Gamma}(2, 3)` (shape, rate: zero-avoiding), :math:`w_k \sim \mathrm{LogNormal}(0, 1.5)`,
 :math:`b_k \sim \mathrm{HalfNormal}(0.5)`, :math:`\eta = 2`.
 """
 
@@ -327,22 +327,22 @@ class PooledModel(NSUMModel):
 
         ``mu``, ``sigma``: mean and sd of the log-degree (``mu`` fixed at 5.5 with the post-hoc
         anchor, where it is not identified); ``log_prev_mean`` (:math:`m_k`), ``sigma_area``
-        (:math:`s_k`): centre and spread across areas of each pooled group's log share of the
-        area population; ``nb_shape`` (:math:`w_k`): NB2 shape per group; ``tau``
-        (:math:`\\tau_H`, transmission rate or visibility) and ``delta`` (:math:`\\delta_H`,
-        degree ratio) per hidden group, both fixed at 1 by default (the sizes are then those
-        of the population visible to respondents; give a prior to correct for visibility);
-        with ``transmission_by_area``: ``tau_area_sd`` (spread of the area rates on the logit
-        scale); with ``zero_inflation``: ``zero_prob`` (:math:`\\theta_k`, share of structural
-        zeros per group); with ``correlated``: ``bias_sd`` (sd of every group's bias, the LKJ
-        sd distribution) and ``lkj_eta`` (fixed LKJ concentration).
+        (:math:`s_k`, zero-avoiding Gamma(2, 3): Chung et al. 2013): centre and spread across
+        areas of each pooled group's log share of the area population; ``nb_shape``
+        (:math:`w_k`): NB2 shape per group; ``tau`` (:math:`\\tau_H`, transmission rate or
+        visibility) and ``delta`` (:math:`\\delta_H`, degree ratio) per hidden group, both fixed
+        at 1 by default (the sizes are then those of the population visible to respondents;
+        give a prior to correct for visibility); with ``transmission_by_area``: ``tau_area_sd``
+        (spread of the area rates on the logit scale); with ``zero_inflation``: ``zero_prob``
+        (:math:`\\theta_k`, share of structural zeros per group); with ``correlated``: ``bias_sd``
+        (every group's bias sd, the LKJ sd distribution) and ``lkj_eta`` (LKJ concentration).
         """
         posthoc = self.options["anchor"] == "posthoc"
         priors: PriorConfig = {
             "mu": Prior.fixed(5.5) if posthoc else Prior("Normal", {"mu": 5.0, "sigma": 2.0}),
             "sigma": Prior("HalfNormal", {"sigma": 1.0}),
             "log_prev_mean": Prior("Normal", {"mu": -5.0, "sigma": 2.5}),
-            "sigma_area": Prior("HalfNormal", {"sigma": 0.5}),
+            "sigma_area": Prior("Gamma", {"alpha": 2.0, "beta": 3.0}),
             "nb_shape": Prior("LogNormal", {"mu": 0.0, "sigma": 1.5}),
             "tau": Prior.fixed(1.0),
             "delta": Prior.fixed(1.0),
