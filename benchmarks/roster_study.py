@@ -68,6 +68,11 @@ def one(seed: int, draws: int, chains: int = 2) -> pd.DataFrame:
                     "abs_rel_err": (s["estimate"] / s["truth"] - 1).abs(),
                     "rel_width": (s["upper"] - s["lower"]) / s["truth"],
                     "converged": diag["passed"],
+                    "failed": "; ".join(  # each failed check with its weakest parameter
+                        f"{c['check']}: {c['worst'][0] if c['worst'] else c['value']}"
+                        for c in diag["checks"]
+                        if not c["passed"]
+                    ),
                     "seconds": time.perf_counter() - t0,
                 }
             ).reset_index()

@@ -47,6 +47,25 @@ def test_nutpie_jax_compiles_log_density_and_gradient_with_jax(monkeypatch):
     assert "nutpie-jax" in BACKENDS
 
 
+def test_numba_model_is_compiled_without_fast_math_and_the_flag_is_restored(monkeypatch):
+    """Fast-math made freshly compiled and cached code differ in the last digits, so reruns of a
+    spec drew other numbers (docs/reference/outputs.md); the user's own setting is left as it
+    was."""
+    import nutpie
+    import pytensor
+
+    seen = []
+    monkeypatch.setattr(
+        nutpie,
+        "compile_pymc_model",
+        lambda model, **kw: seen.append(pytensor.config.numba__fastmath) or "compiled",
+    )
+    before = pytensor.config.numba__fastmath
+    assert fit.compile_nutpie(object()) == "compiled"
+    assert seen == [False]
+    assert pytensor.config.numba__fastmath == before
+
+
 def test_jax_backends_say_what_to_install_when_jax_is_missing(monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)
     with pytest.raises(BayesNsumError, match=r"backend 'nutpie-jax' needs JAX: pip install"):

@@ -294,19 +294,16 @@ def test_console_script_reexecutes_with_a_fixed_hash_seed(monkeypatch):
 @pytest.mark.slow
 def test_same_spec_and_seed_give_the_same_numbers_in_new_processes(tmp_path):
     """Runs of the installed command, each a new Python process started without
-    PYTHONHASHSEED, write the same summaries of a small pooled fit; the provenance records the
-    hash seed used. The second and third runs find every compiled piece in the cache and agree
-    to the last digit. The first may compile part of the model anew, and numba's fresh and
-    cached code can differ in the last digits of the log density (seen twice in the slow tier
-    of 2026-12-02: summaries 1e-9 to 2e-6 apart, relative; cause not isolated, see
-    docs/reference/outputs.md), so it must agree to 1e-4 relative (Monte Carlo error here is
-    about 1e-2), text columns exactly. (Started by hand with PYTHONHASHSEED=1 and =2 on an
+    PYTHONHASHSEED, write the same summaries of a small pooled fit, to the last digit; the
+    provenance records the hash seed used. The first run may compile part of the model anew
+    while later runs load it from PyTensor's cache: with numba's fast-math, fresh and cached
+    code differed in the last digits of the log density and the first run drew other numbers
+    (slow tier of 2026-12-02: 1e-9 to 2e-3 relative), so the sampler's model is compiled
+    without it (fit.compile_nutpie). (Started by hand with PYTHONHASHSEED=1 and =2 on an
     empty cache, two runs wrote summaries that differ from the first estimate on.)"""
     import os
     import subprocess
     import sys
-
-    import numpy as np
 
     from bayes_nsum.simulate import simulate_pooled
 
@@ -324,11 +321,7 @@ def test_same_spec_and_seed_give_the_same_numbers_in_new_processes(tmp_path):
         )  # fmt: skip
         assert run.returncode in (0, 3), run.stderr[-2000:]
         outs.append(out)
-    a, b = ((o / "summary.csv").read_text() for o in outs[1:])
-    assert a == b
-    x, y = (pd.read_csv(o / "summary.csv") for o in outs[:2])
-    num = x.select_dtypes("number").columns
-    pd.testing.assert_frame_equal(x.drop(columns=num), y.drop(columns=num))
-    np.testing.assert_allclose(x[num].to_numpy(float), y[num].to_numpy(float), rtol=1e-4)
+    first, *later = ((o / "summary.csv").read_text() for o in outs)
+    assert all(text == first for text in later)
     prov = json.loads((outs[0] / "provenance.json").read_text())
     assert prov["python_hash_seed"] == "0"

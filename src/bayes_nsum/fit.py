@@ -109,11 +109,19 @@ def sample(model, settings: dict[str, Any], timings: dict[str, float] | None = N
 
 def compile_nutpie(model, jax: bool = False):
     """Compile a PyMC model for nutpie: numba backend, or JAX (log density and gradient) when
-    ``jax`` is true."""
+    ``jax`` is true.
+
+    The numba code is compiled without fast-math: with it, code that numba compiles afresh and
+    the same code loaded from PyTensor's cache can differ in the last digits of the log density
+    (reassociated sums), so a run that compiles part of the model anew drew other numbers than a
+    rerun of the same spec and seed (see docs/reference/outputs.md).
+    """
     import nutpie
+    import pytensor
 
     if not jax:
-        return nutpie.compile_pymc_model(model)
+        with pytensor.config.change_flags(numba__fastmath=False):
+            return nutpie.compile_pymc_model(model)
     _require_jax("nutpie-jax")
     return nutpie.compile_pymc_model(model, backend="jax", gradient_backend="jax")
 
